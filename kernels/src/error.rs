@@ -1,0 +1,57 @@
+//! The kernels crate's error type.
+
+/// Everything a safe kernel entry point can reject.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A slice is shorter than the dimensions and leading dimensions require.
+    #[error("{op}: {what} needs at least {needed} elements, got {got}")]
+    TooShort {
+        op: &'static str,
+        what: &'static str,
+        needed: usize,
+        got: usize,
+    },
+    /// Dimensions that must agree do not.
+    #[error("{op}: {what}")]
+    BadShape { op: &'static str, what: String },
+    /// `INKLING_ISA` named an ISA that does not exist.
+    #[error("INKLING_ISA={0:?} is not one of scalar, avx2, avx512vnni, neon, neon-dotprod")]
+    UnknownIsa(String),
+    /// An ISA was asked for that this CPU cannot run.
+    #[error("ISA {isa} is not supported by this CPU ({cpu}); available: {available}")]
+    IsaUnavailable {
+        isa: &'static str,
+        cpu: String,
+        available: String,
+    },
+}
+
+/// Result alias for the kernels crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Checks that `got >= needed`, naming the operand in the error.
+pub(crate) fn check_len(
+    op: &'static str,
+    what: &'static str,
+    needed: usize,
+    got: usize,
+) -> Result<()> {
+    if got < needed {
+        return Err(Error::TooShort {
+            op,
+            what,
+            needed,
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// Elements a row-major `rows × cols` matrix with leading dimension `ld` spans (0 when empty).
+pub(crate) fn span(rows: usize, cols: usize, ld: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * ld + cols
+    }
+}
