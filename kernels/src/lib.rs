@@ -10,6 +10,7 @@ mod dispatch;
 mod error;
 pub mod gemm;
 mod isa;
+pub mod peak;
 pub mod qgemm;
 pub mod rows;
 pub mod threads;
