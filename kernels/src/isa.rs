@@ -201,6 +201,25 @@ mod tests {
         assert!(Isa::available().contains(&Isa::Scalar));
     }
 
+    /// CI names the ISAs a run must exercise (`INKLING_EXPECT_ISAS=neon,neon-dotprod` under
+    /// `QEMU_CPU=max`), so a detection bug cannot turn the SIMD tests into silent skips.
+    #[test]
+    fn expected_isas_are_detected() {
+        let Ok(list) = std::env::var("INKLING_EXPECT_ISAS") else {
+            eprintln!("INKLING_EXPECT_ISAS not set: nothing to check");
+            return;
+        };
+        for name in list.split(',').filter(|s| !s.trim().is_empty()) {
+            let isa = Isa::parse(name).unwrap();
+            assert!(
+                isa.is_available(),
+                "expected {isa} on this CPU ({}); have {:?}",
+                cpu_model(),
+                Isa::available()
+            );
+        }
+    }
+
     #[test]
     fn unavailable_isa_is_an_error_not_a_crash() {
         // x86 never has NEON and ARM never has AVX2, so one of these is always unavailable.
