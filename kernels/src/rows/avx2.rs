@@ -110,7 +110,10 @@ fn abs8(x: __m256) -> __m256 {
 #[target_feature(enable = "avx2,fma")]
 fn normal_cdf8(x: __m256) -> __m256 {
     let e = _mm256_mul_ps(
-        erfc8(_mm256_mul_ps(abs8(x), splat(std::f32::consts::FRAC_1_SQRT_2))),
+        erfc8(_mm256_mul_ps(
+            abs8(x),
+            splat(std::f32::consts::FRAC_1_SQRT_2),
+        )),
         splat(0.5),
     );
     // blendv picks its second operand where the sign bit of x is set.
@@ -218,7 +221,8 @@ macro_rules! map2_x8 {
         let mut ac = a.chunks_exact(8);
         for (ca, cg) in (&mut ac).zip(&mut gc) {
             // SAFETY: `ca` and `cg` hold exactly 8 f32 each.
-            let ($av, $gv) = unsafe { (_mm256_loadu_ps(ca.as_ptr()), _mm256_loadu_ps(cg.as_ptr())) };
+            let ($av, $gv) =
+                unsafe { (_mm256_loadu_ps(ca.as_ptr()), _mm256_loadu_ps(cg.as_ptr())) };
             let r = $body;
             // SAFETY: as above.
             unsafe { _mm256_storeu_ps(cg.as_mut_ptr(), r) };
@@ -229,7 +233,8 @@ macro_rules! map2_x8 {
             ba[..ra.len()].copy_from_slice(ra);
             bg[..rg.len()].copy_from_slice(rg);
             // SAFETY: the buffers hold exactly 8 f32 each.
-            let ($av, $gv) = unsafe { (_mm256_loadu_ps(ba.as_ptr()), _mm256_loadu_ps(bg.as_ptr())) };
+            let ($av, $gv) =
+                unsafe { (_mm256_loadu_ps(ba.as_ptr()), _mm256_loadu_ps(bg.as_ptr())) };
             let r = $body;
             // SAFETY: as above.
             unsafe { _mm256_storeu_ps(bg.as_mut_ptr(), r) };
@@ -267,10 +272,7 @@ fn max_impl(x: &[f32]) -> f32 {
         acc[0] = _mm256_max_ps(acc[0], load_or(x, i, f32::NEG_INFINITY));
         i += 8;
     }
-    let m = _mm256_max_ps(
-        _mm256_max_ps(acc[0], acc[1]),
-        _mm256_max_ps(acc[2], acc[3]),
-    );
+    let m = _mm256_max_ps(_mm256_max_ps(acc[0], acc[1]), _mm256_max_ps(acc[2], acc[3]));
     hmax8(m)
 }
 
@@ -436,11 +438,7 @@ fn layernorm_backward_impl(
 ) {
     let n = x.len();
     assert!(
-        gamma.len() == n
-            && dy.len() == n
-            && dx.len() == n
-            && dgamma.len() == n
-            && dbeta.len() == n,
+        gamma.len() == n && dy.len() == n && dx.len() == n && dgamma.len() == n && dbeta.len() == n,
         "layer_norm_backward: lengths"
     );
     let (mv, rv) = (splat(stats.mean), splat(stats.rstd));

@@ -181,7 +181,10 @@ fn each_row2(
     check_exact(op, "y", n, y.len())?;
     check_exact(op, "g", n, g.len())?;
     if shape.cols > 0 {
-        for (yr, gr) in y.chunks_exact(shape.cols).zip(g.chunks_exact_mut(shape.cols)) {
+        for (yr, gr) in y
+            .chunks_exact(shape.cols)
+            .zip(g.chunks_exact_mut(shape.cols))
+        {
             f(yr, gr);
         }
     }

@@ -120,9 +120,7 @@ fn f32_sum__scalar(x: &[f32]) -> f32 {
 }
 
 fn f32_sum_sq__scalar(x: &[f32]) -> f32 {
-    x.iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum::<f64>() as f32
+    x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() as f32
 }
 
 fn f32_softmax__scalar(x: &mut [f32]) {
@@ -208,11 +206,7 @@ fn f32_layernorm_backward__scalar(
 ) {
     let n = x.len();
     assert!(
-        gamma.len() == n
-            && dy.len() == n
-            && dx.len() == n
-            && dgamma.len() == n
-            && dbeta.len() == n,
+        gamma.len() == n && dy.len() == n && dx.len() == n && dgamma.len() == n && dbeta.len() == n,
         "layer_norm_backward: lengths"
     );
     let (mean, rstd) = (f64::from(stats.mean), f64::from(stats.rstd));

@@ -95,7 +95,9 @@ fn gelu_tanh_ref(x: f64) -> f64 {
 
 fn gelu_inputs(rng: &mut StdRng, n: usize) -> Vec<f32> {
     let mut x = unaligned(rng, n, -9.0, 9.0);
-    let special = [0.0, -0.0, 1e-30, -1e-30, -0.75, 20.0, -20.0, 1e4, -1e4, 1e30, -1e30];
+    let special = [
+        0.0, -0.0, 1e-30, -1e-30, -0.75, 20.0, -20.0, 1e4, -1e4, 1e30, -1e30,
+    ];
     for (v, s) in x.iter_mut().skip(1).zip(special) {
         *v = s;
     }
@@ -106,7 +108,9 @@ fn gelu_inputs(rng: &mut StdRng, n: usize) -> Vec<f32> {
 fn exp_scalar_and_simd_match_f64_within_2_ulp() {
     let mut r = rng(1);
     let mut x: Vec<f32> = (0..4000).map(|_| r.gen_range(-87.0..88.0)).collect();
-    x.extend([0.0, -0.0, 1e-8, -1e-8, 1.0, -1.0, 88.72, -87.33, 0.346_57, -0.346_57]);
+    x.extend([
+        0.0, -0.0, 1e-8, -1e-8, 1.0, -1.0, 88.72, -87.33, 0.346_57, -0.346_57,
+    ]);
     let mut sets = simd_sets();
     sets.push(scalar());
     for ks in sets {
@@ -161,7 +165,11 @@ fn exp_simd_matches_scalar_on_every_length_and_extreme_inputs() {
         assert_eq!((x[10], x[11]), (0.0, f32::INFINITY));
         let mut nan = [f32::NAN; 3];
         exp(&ks, &mut nan);
-        assert!(nan.iter().all(|v| v.is_nan()), "{}: NaN must propagate", ks.isa);
+        assert!(
+            nan.iter().all(|v| v.is_nan()),
+            "{}: NaN must propagate",
+            ks.isa
+        );
     }
 }
 
@@ -192,7 +200,12 @@ fn gelu_derivatives_match_central_differences() {
         for (&xv, &gv) in x.iter().zip(&g) {
             let xf = f64::from(xv);
             let fd = (f(xf + h) - f(xf - h)) / (2.0 * h);
-            assert_close(&format!("{name}'({xv})"), gv, fd as f32, 1e-6 * (1.0 + fd.abs()));
+            assert_close(
+                &format!("{name}'({xv})"),
+                gv,
+                fd as f32,
+                1e-6 * (1.0 + fd.abs()),
+            );
         }
     }
 }
@@ -217,7 +230,12 @@ fn gelu_forms_simd_match_scalar() {
                 let tol = (8.0 + 2.0 * xf * xf) * EPS * f64::from(a[i]).abs() + 1e-44;
                 assert_close(&format!("{} gelu({})", ks.isa, xs[i]), b[i + 1], a[i], tol);
                 let tol = (8.0 + 0.25 * xf.powi(3)) * EPS * f64::from(c[i]).abs() + 1e-44;
-                assert_close(&format!("{} gelu_tanh({})", ks.isa, xs[i]), d[i + 1], c[i], tol);
+                assert_close(
+                    &format!("{} gelu_tanh({})", ks.isa, xs[i]),
+                    d[i + 1],
+                    c[i],
+                    tol,
+                );
             }
         }
     }
@@ -284,7 +302,12 @@ fn softmax_and_log_softmax_simd_match_scalar() {
                 let xmax = x[1..].iter().fold(0.0f32, |m, v| m.max(v.abs()));
                 for i in 0..n {
                     let tol = (8.0 + n as f64) * EPS * (f64::from(xmax) + 1.0);
-                    assert_close(&format!("{} log_softmax n={n}", ks.isa), b[i + 1], a[i], tol);
+                    assert_close(
+                        &format!("{} log_softmax n={n}", ks.isa),
+                        b[i + 1],
+                        a[i],
+                        tol,
+                    );
                 }
             }
         }
@@ -437,7 +460,12 @@ fn layer_norm_simd_matches_scalar() {
                 let sb = (ks.rows.layer_norm)(&x[1..], &gamma[1..], &beta[1..], 1e-5, &mut b[1..]);
                 // Mean and variance carry ~n·ε relative error, amplified by |mean|/std in x − mean.
                 let k = (16.0 + n as f64) * EPS * (1.0 + f64::from(offset));
-                assert_close("mean", sb.mean, sa.mean, k * f64::from(sa.mean.abs()) + 1e-6);
+                assert_close(
+                    "mean",
+                    sb.mean,
+                    sa.mean,
+                    k * f64::from(sa.mean.abs()) + 1e-6,
+                );
                 assert_close("rstd", sb.rstd, sa.rstd, k * f64::from(sa.rstd) * 100.0);
                 for i in 0..n {
                     let xhat = f64::from((x[i + 1] - sa.mean) * sa.rstd).abs();
@@ -549,7 +577,18 @@ fn quantize_rounds_half_to_even_and_clamps() {
     for ks in sets {
         // scale 0.5 (inverse exactly 2): x·2 lands exactly on the ties.
         let x = [
-            0.25, 0.75, 1.25, -0.25, -0.75, -1.25, 63.25, 63.75, -64.25, 1e30, -1e30, f32::NAN,
+            0.25,
+            0.75,
+            1.25,
+            -0.25,
+            -0.75,
+            -1.25,
+            63.25,
+            63.75,
+            -64.25,
+            1e30,
+            -1e30,
+            f32::NAN,
         ];
         let want: [i8; 12] = [0, 2, 2, 0, -2, -2, 126, 127, -128, 127, -128, -128];
         let mut q = [0i8; 12];
@@ -578,7 +617,12 @@ fn quantize_and_dequantize_simd_match_scalar_exactly() {
                 let (mut a, mut b) = (vec![0i8; n], vec![0i8; n + 1]);
                 quantize(&sc, &x[1..], scale, zp, &mut a).unwrap();
                 quantize(&ks, &x[1..], scale, zp, &mut b[1..]).unwrap();
-                assert_eq!(a, &b[1..], "{} quantize n={n} scale={scale} zp={zp}", ks.isa);
+                assert_eq!(
+                    a,
+                    &b[1..],
+                    "{} quantize n={n} scale={scale} zp={zp}",
+                    ks.isa
+                );
                 let (mut fa, mut fb) = (vec![0.0f32; n], vec![0.0f32; n + 1]);
                 dequantize(&sc, &a, scale, zp, &mut fa).unwrap();
                 dequantize(&ks, &b[1..], scale, zp, &mut fb[1..]).unwrap();
