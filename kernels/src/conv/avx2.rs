@@ -101,8 +101,8 @@ fn dw3x3_impl(p: &DwPlane, x: &[f32], w: &[f32; 9], bias: f32, y: &mut [f32]) {
             // SAFETY: `dst` holds exactly 8 f32.
             unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), out) };
         }
-        for ox in end..p.ow {
-            yrow[ox] = dw3x3_one(p, x, w, bias, oy, ox);
+        for (ox, out) in yrow.iter_mut().enumerate().skip(end) {
+            *out = dw3x3_one(p, x, w, bias, oy, ox);
         }
     }
 }
@@ -134,8 +134,8 @@ fn dw3x3_grad_w_impl(p: &DwPlane, x: &[f32], dy: &[f32]) -> [f32; 9] {
                 }
             }
         }
-        for ox in end..p.ow {
-            dw3x3_grad_one(p, x, drow[ox], oy, ox, &mut edge);
+        for (ox, &d) in drow.iter().enumerate().skip(end) {
+            dw3x3_grad_one(p, x, d, oy, ox, &mut edge);
         }
     }
     let mut out = [0.0f32; 9];

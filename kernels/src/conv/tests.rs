@@ -213,7 +213,6 @@ struct DwRef {
 }
 
 /// Naive depthwise forward and all three gradients in f64.
-#[allow(clippy::too_many_arguments)]
 fn dw_naive(
     g: &Conv2dGeometry,
     batch: usize,

@@ -43,7 +43,7 @@ const EXP_P: [f32; 6] = [
     8.333_452e-3,
     4.166_579_6e-2,
     1.666_666_5e-1,
-    5.000_000_1e-1,
+    0.5,
 ];
 // Numerical Recipes erfcc: erfc(z) = t·exp(−z² + P(t)), t = 1/(1 + z/2), z ≥ 0.
 const ERFC_P: [f32; 10] = [

@@ -36,6 +36,22 @@ pub struct RowStats {
     pub rstd: f32,
 }
 
+/// Layer norm of one row: `(x, γ, β, eps, y) → stats`, see [`RowKernels::layer_norm`].
+pub type LayerNormRowFn =
+    fn(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) -> RowStats;
+
+/// Layer-norm backward of one row: `(x, γ, stats, dy, dx, dγ, dβ)`, see
+/// [`RowKernels::layer_norm_backward`].
+pub type LayerNormBackwardRowFn = fn(
+    x: &[f32],
+    gamma: &[f32],
+    stats: RowStats,
+    dy: &[f32],
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+);
+
 /// The row-kernel entries of a [`crate::KernelSet`]. Each works on one row; see the module doc.
 #[derive(Clone, Copy, Debug)]
 pub struct RowKernels {
@@ -59,18 +75,10 @@ pub struct RowKernels {
     pub log_softmax_backward: fn(y: &[f32], g: &mut [f32]),
     /// Layer norm of one row: `y = (x − mean)·rstd·γ + β`, returns the row's stats; all lengths equal
     /// and non-zero.
-    pub layer_norm: fn(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) -> RowStats,
+    pub layer_norm: LayerNormRowFn,
     /// Layer-norm backward of one row: overwrites `dx`, accumulates `dγ += dy·x̂` and `dβ += dy`;
     /// all lengths equal.
-    pub layer_norm_backward: fn(
-        x: &[f32],
-        gamma: &[f32],
-        stats: RowStats,
-        dy: &[f32],
-        dx: &mut [f32],
-        dgamma: &mut [f32],
-        dbeta: &mut [f32],
-    ),
+    pub layer_norm_backward: LayerNormBackwardRowFn,
     /// Σx (0 when empty).
     pub sum: fn(&[f32]) -> f32,
     /// Σx² (0 when empty).
