@@ -112,9 +112,17 @@ pub fn col2im(g: &Conv2dGeometry, cols: &[f32], x: &mut [f32]) -> Result<()> {
                     };
                     let xrow = &mut plane[iy * g.width..(iy + 1) * g.width];
                     let start = lo * g.stride.1 + off - g.pad[1];
-                    let dst = xrow[start..].iter_mut().step_by(g.stride.1);
-                    for (d, &v) in dst.zip(&srow[lo..hi]) {
-                        *d += v;
+                    if g.stride.1 == 1 {
+                        // Contiguous slices vectorize; `step_by` does not.
+                        let dst = &mut xrow[start..start + (hi - lo)];
+                        for (d, &v) in dst.iter_mut().zip(&srow[lo..hi]) {
+                            *d += v;
+                        }
+                    } else {
+                        let dst = xrow[start..].iter_mut().step_by(g.stride.1);
+                        for (d, &v) in dst.zip(&srow[lo..hi]) {
+                            *d += v;
+                        }
                     }
                 }
             }
