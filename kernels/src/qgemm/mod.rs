@@ -285,7 +285,7 @@ pub struct Requant {
 }
 
 impl Requant {
-    /// `scale_c = f32(f32(s_x·s_w[c]) / s_y)` for every channel (a one-element `s_w` is per-tensor).
+    /// `scale_c = f32(f32(s_x·s_w[c]) / s_y)` for every channel (per-tensor weights: repeat s_w N times).
     ///
     /// Errors when a scale_c is not finite, not positive, or ≥ 256 (XNNPACK's limit), or qmin > qmax.
     pub fn new(s_x: f32, s_w: &[f32], s_y: f32, zp_y: i8, qmin: i8, qmax: i8) -> Result<Requant> {
@@ -324,9 +324,17 @@ impl Requant {
     }
 
     /// Requantizes one accumulator of channel `c` (the scalar definition every kernel matches).
-    pub fn apply(&self, acc: i32, c: usize) -> i8 {
+    ///
+    /// Errors when `c` is not a channel.
+    pub fn apply(&self, acc: i32, c: usize) -> Result<i8> {
         let (lo, hi, zp) = self.bounds();
-        requant(acc, self.scales[c], lo, hi, zp)
+        let scale = self.scales.get(c).ok_or_else(|| {
+            bad(
+                "Requant::apply",
+                format!("channel {c} of {}", self.scales.len()),
+            )
+        })?;
+        Ok(requant(acc, *scale, lo, hi, zp))
     }
 
     fn bounds(&self) -> (f32, f32, i32) {

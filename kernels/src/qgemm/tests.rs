@@ -251,7 +251,8 @@ fn requant_rounds_ties_to_even_on_every_path() {
         let mut y = [0i8; 6];
         qs8_gemm(&ks, 1, &[1], 1, 0, &packed, Some(&bias), &rq, &mut y, 6).unwrap();
         assert_eq!(y, [0, 2, 2, 0, -2, -2], "{}", ks.qgemm.name);
-        assert_eq!(rq.apply(5, 0), 2);
+        assert_eq!(rq.apply(5, 0).unwrap(), 2);
+        assert!(rq.apply(5, 6).is_err());
     }
 }
 
