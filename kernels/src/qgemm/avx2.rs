@@ -39,22 +39,49 @@ pub(super) unsafe fn qs8_gemm_6x16c2__avx2(
     w: *const u8,
     t: &Tile,
 ) {
-    let mut acc = [[_mm256_setzero_si256(); 2]; MR];
-    let mut wp = w;
-    for g in 0..kp / KR {
-        // SAFETY: the panel holds kp/KR groups of NR×KR i16 (64 bytes); row r < MR has kp i16 at lda.
+    let full = t.rows == MR && t.cols == NR;
+    // A full tile starts from the bias, which saves 12 adds in the epilogue; partial tiles add it in
+    // `store_tile`.
+    let init = if full {
+        // SAFETY: a full tile has NR biases.
+        unsafe { [0, 8].map(|c| _mm256_loadu_si256(t.bias.add(c) as *const __m256i)) }
+    } else {
+        [_mm256_setzero_si256(); 2]
+    };
+    let mut acc = [init; MR];
+    // Fixed row pointers and one shared byte offset let every broadcast use base+index addressing;
+    // per-row pointer arithmetic would add integer uops to a loop that is already close to Zen's
+    // 6 macro-ops a cycle (32 vector ones per K pair). black_box keeps LLVM from rematerialising
+    // them as `a + r·lda` inside the loop.
+    let rows: [*const u8; MR] =
+        core::hint::black_box(core::array::from_fn(|r| a.wrapping_add(r * lda)));
+    let step = |acc: &mut [[__m256i; 2]; MR], wp: *const u8, off: usize| {
+        // SAFETY: the panel holds kp/KR groups of NR×KR i16 (64 bytes) and wp points at one; row
+        // r < MR has kp i16 (4·kp/KR bytes) at rows[r] and off < 4·kp/KR.
         unsafe {
             let w0 = _mm256_loadu_si256(wp as *const __m256i);
             let w1 = _mm256_loadu_si256(wp.add(32) as *const __m256i);
-            wp = wp.add(64);
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = _mm256_set1_epi32((a.add(r * lda + g * 4) as *const i32).read_unaligned());
+            for (acc, row) in acc.iter_mut().zip(rows) {
+                let x = _mm256_set1_epi32((row.add(off) as *const i32).read_unaligned());
                 acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(x, w0));
                 acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(x, w1));
             }
         }
+    };
+    let groups = kp / KR;
+    let mut wp = w;
+    let mut off = 0;
+    // Two K pairs per iteration halve the loop overhead.
+    for _ in 0..groups / 2 {
+        step(&mut acc, wp, off);
+        step(&mut acc, wp.wrapping_add(64), off + 4);
+        wp = wp.wrapping_add(128);
+        off += 8;
     }
-    if t.rows < MR || t.cols < NR {
+    if groups % 2 == 1 {
+        step(&mut acc, wp, off);
+    }
+    if !full {
         let mut tmp = [0i32; MR * NR];
         for (r, acc) in acc.iter().enumerate() {
             // SAFETY: tmp holds MR rows of NR i32.
@@ -67,41 +94,52 @@ pub(super) unsafe fn qs8_gemm_6x16c2__avx2(
         unsafe { store_tile(&tmp, NR, t) };
         return;
     }
-    // SAFETY: a full tile: NR biases and scales, MR rows of NR outputs at t.ldo.
+    // SAFETY: a full tile: NR scales, MR rows of NR outputs at t.ldo.
     unsafe {
-        let b0 = _mm256_loadu_si256(t.bias as *const __m256i);
-        let b1 = _mm256_loadu_si256(t.bias.add(8) as *const __m256i);
         match t.rq {
             None => {
                 let out = t.out as *mut i32;
                 for (r, acc) in acc.iter().enumerate() {
                     let o = out.add(r * t.ldo);
-                    _mm256_storeu_si256(o as *mut __m256i, _mm256_add_epi32(acc[0], b0));
-                    _mm256_storeu_si256(o.add(8) as *mut __m256i, _mm256_add_epi32(acc[1], b1));
+                    _mm256_storeu_si256(o as *mut __m256i, acc[0]);
+                    _mm256_storeu_si256(o.add(8) as *mut __m256i, acc[1]);
                 }
             }
             Some(rq) => {
                 let s0 = _mm256_loadu_ps(rq.scale);
                 let s1 = _mm256_loadu_ps(rq.scale.add(8));
-                let (lo, hi) = (_mm256_set1_ps(rq.lo), _mm256_set1_ps(rq.hi));
-                let zp = _mm256_set1_epi32(rq.zp);
-                // cvtps2dq rounds to nearest-even under the default MXCSR, which Rust never changes.
-                let q = |v: __m256i, s: __m256| {
-                    let f = _mm256_mul_ps(_mm256_cvtepi32_ps(v), s);
-                    let f = _mm256_min_ps(_mm256_max_ps(f, lo), hi);
-                    _mm256_add_epi32(_mm256_cvtps_epi32(f), zp)
+                let hi = _mm256_set1_ps(rq.hi);
+                let zp = _mm256_set1_epi16(rq.zp as i16);
+                let qmin = _mm256_set1_epi8((rq.lo as i32 + rq.zp) as i8);
+                // Only the upper bound is applied in float (it keeps cvtps2dq in range; below, an
+                // overflow gives i32::MIN, which is negative too). Then, as XNNPACK does: cvtps2dq
+                // rounds to nearest-even under the default MXCSR (Rust never changes it); the
+                // value is ≤ hi = qmax − zp ≤ 255, so packs to i16 saturate only from below; the
+                // saturating i16 add of zp stays ≤ qmax and only saturates from below; packs to
+                // i8 likewise; the i8 max with qmin then applies the lower bound exactly (every
+                // value that saturated was already below qmin).
+                let q = |v0: __m256i, v1: __m256i| {
+                    let f0 = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), s0), hi);
+                    let f1 = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v1), s1), hi);
+                    let p = _mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1));
+                    _mm256_adds_epi16(p, zp)
                 };
-                // packs interleave 128-bit lanes; this puts the 4-byte groups back in column order.
+                // Two rows share one i8 pack; packs interleave 128-bit lanes, and this puts the
+                // 4-byte groups back in order: row r's 16 columns, then row r+1's.
                 let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
                 let out = t.out as *mut i8;
-                for (r, acc) in acc.iter().enumerate() {
-                    let v0 = q(_mm256_add_epi32(acc[0], b0), s0);
-                    let v1 = q(_mm256_add_epi32(acc[1], b1), s1);
-                    let p = _mm256_packs_epi32(v0, v1);
-                    let p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p, p), order);
+                for r in (0..MR).step_by(2) {
+                    let p0 = q(acc[r][0], acc[r][1]);
+                    let p1 = q(acc[r + 1][0], acc[r + 1][1]);
+                    let p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p0, p1), order);
+                    let p = _mm256_max_epi8(p, qmin);
                     _mm_storeu_si128(
                         out.add(r * t.ldo) as *mut __m128i,
                         _mm256_castsi256_si128(p),
+                    );
+                    _mm_storeu_si128(
+                        out.add((r + 1) * t.ldo) as *mut __m128i,
+                        _mm256_extracti128_si256(p, 1),
                     );
                 }
             }

@@ -470,7 +470,7 @@ fn run<T: Copy + Send>(
         rq.bounds()
     });
     let lda = w.kp * q.act.elem_bytes();
-    let mc = block_rows(lda, mr);
+    let mc = block_rows(lda, mr).min(m.next_multiple_of(mr));
     let y = &mut y[..ny];
     let ctx = Ctx {
         q,
@@ -490,13 +490,15 @@ fn run<T: Copy + Send>(
     if threads > 1 && m > mc && m.saturating_mul(n).saturating_mul(k) >= PAR_MACS {
         use rayon::prelude::*;
         crate::threads::install(threads, || {
-            y.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, yc)| ctx.block(i * mc, mc.min(m - i * mc), yc));
+            y.par_chunks_mut(chunk).enumerate().for_each_init(
+                || ctx.scratch(mc),
+                |store, (i, yc)| ctx.block(store, i * mc, mc.min(m - i * mc), yc),
+            );
         });
     } else {
+        let mut store = ctx.scratch(mc);
         for (i, yc) in y.chunks_mut(chunk).enumerate() {
-            ctx.block(i * mc, mc.min(m - i * mc), yc);
+            ctx.block(&mut store, i * mc, mc.min(m - i * mc), yc);
         }
     }
     Ok(())
@@ -518,15 +520,23 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Packs rows `r0..r0+rows` of X and computes those rows of Y into `yc` (which starts at row r0 and
-    /// spans at least `(rows−1)·ldy + N` elements, as the checks in [`run`] guarantee).
-    fn block<T>(&self, r0: usize, rows: usize, yc: &mut [T]) {
+    /// A zeroed A buffer for blocks of up to `mc` rows (a multiple of MR), reused block after block:
+    /// what a block leaves in the K padding and the padded rows is harmless (K padding meets zero
+    /// weights, padded rows are never stored), so it is zeroed once, not per block. u64 storage
+    /// keeps it aligned for the i16 view.
+    fn scratch(&self, mc: usize) -> Vec<u64> {
+        vec![0u64; (mc * self.lda).div_ceil(8)]
+    }
+
+    /// Packs rows `r0..r0+rows` of X into `store` (from [`Ctx::scratch`]) and computes those rows of
+    /// Y into `yc` (which starts at row r0 and spans at least `(rows−1)·ldy + N` elements, as the
+    /// checks in [`run`] guarantee).
+
+    fn block<T>(&self, store: &mut [u64], r0: usize, rows: usize, yc: &mut [T]) {
         let (w, mr, nr) = (self.w, self.mr, self.nr);
         let (n, k) = (w.n, w.k);
         let rows_p = rows.next_multiple_of(mr);
-        // u64 storage keeps the buffer aligned for the i16 view.
-        let mut store = vec![0u64; (rows_p * self.lda).div_ceil(8)];
-        let a: &mut [u8] = &mut bytemuck::cast_slice_mut(&mut store)[..rows_p * self.lda];
+        let a: &mut [u8] = &mut bytemuck::cast_slice_mut(store)[..rows_p * self.lda];
         if k > 0 {
             let rows_x = self.x[r0 * self.ldx..].chunks(self.ldx).take(rows);
             match self.q.act {
@@ -554,7 +564,6 @@ impl Ctx<'_> {
                 }
             }
         }
-        // K padding pairs with zero weights, so any value works there; zero keeps it obvious.
         let panel_bytes = nr * w.kp * w.w_bytes;
         let size = std::mem::size_of::<T>();
         // Each MR-row panel of A runs against every W panel in turn, so a tile's output rows are written

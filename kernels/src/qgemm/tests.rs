@@ -257,6 +257,53 @@ fn requant_rounds_ties_to_even_on_every_path() {
 }
 
 #[test]
+fn requant_clamps_exactly_at_the_extremes() {
+    // K = 1, x = 1, w = 1: acc = 1 + bias[c], with biases spanning i32 (acc·scale far past the
+    // float→int range on both sides) and ones just around the clamp bounds; full and partial tiles,
+    // zero points at ±127 (the SIMD epilogues add zp in saturating i16) and narrow ranges.
+    let mut rng = StdRng::seed_from_u64(9);
+    for ks in tables() {
+        let (mr, nr, _) = ks.qgemm.tile;
+        let (m, n) = (2 * mr + 1, 3 * nr + 1);
+        let x = vec![1i8; m];
+        let w = vec![1i8; n];
+        let packed = pack_qs8_weights(&ks, &w, n, 1, 1).unwrap();
+        for (scale, zp, qmin, qmax) in [
+            (255.9f32, 127i8, -128i8, 127i8),
+            (255.9, -127, -128, 127),
+            (1.0, 127, -100, 90),
+            (1.0, -127, -100, 90),
+            (0.75, 5, -3, 3),
+            (1e-3, -128, -128, 127),
+        ] {
+            let bias: Vec<i32> = (0..n)
+                .map(|c| match c % 4 {
+                    0 => [i32::MIN + 1, i32::MAX - 1, -1, 0][(c / 4) % 4],
+                    1 => (qmin as i32 - zp as i32 + rng.gen_range(-3..3)) * 4 / 3,
+                    2 => (qmax as i32 - zp as i32 + rng.gen_range(-3..3)) * 4 / 3,
+                    _ => rng.gen(),
+                })
+                .collect();
+            let rq = Requant::from_scales(vec![scale; n], zp, qmin, qmax).unwrap();
+            let mut y = vec![0i8; m * n];
+            qs8_gemm(&ks, m, &x, 1, 0, &packed, Some(&bias), &rq, &mut y, n).unwrap();
+            for i in 0..m {
+                for c in 0..n {
+                    let acc = 1i32.wrapping_add(bias[c]);
+                    let want = ref_requant(acc, scale, zp, qmin, qmax);
+                    assert_eq!(
+                        y[i * n + c],
+                        want,
+                        "{} ({i},{c}) acc={acc} scale={scale} zp={zp} [{qmin},{qmax}]",
+                        ks.qgemm.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn large_enough_to_thread_matches_reference() {
     let mut rng = StdRng::seed_from_u64(6);
     for ks in tables() {
