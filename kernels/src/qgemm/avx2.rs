@@ -26,6 +26,30 @@ pub(super) const KERNELS: QgemmKernels = QgemmKernels {
     ukernel: qs8_gemm_6x16c2__avx2,
 };
 
+/// `dst[i] = src[i]` as i16 for i < min(len), 16 at a time with `vpmovsxbw` (A packing).
+///
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn widen_i16(src: &[i8], dst: &mut [i16]) {
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 ≤ n, so 16 i8 are read from src and 16 i16 written to dst.
+        unsafe {
+            let v = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
+            _mm256_storeu_si256(
+                dst.as_mut_ptr().add(i) as *mut __m256i,
+                _mm256_cvtepi8_epi16(v),
+            );
+        }
+        i += 16;
+    }
+    for (d, &s) in dst[i..n].iter_mut().zip(&src[i..n]) {
+        *d = s as i16;
+    }
+}
+
 /// 6×16 tile, K in i16 pairs: two `vpmaddwd` per row and K pair.
 ///
 /// # Safety

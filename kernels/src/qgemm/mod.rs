@@ -557,9 +557,7 @@ impl Ctx<'_> {
                 ActLayout::I16 => {
                     let a16: &mut [i16] = bytemuck::cast_slice_mut(a);
                     for (dst, src) in a16.chunks_exact_mut(w.kp).zip(rows_x) {
-                        for (d, &s) in dst.iter_mut().zip(&src[..k]) {
-                            *d = s as i16;
-                        }
+                        widen_i16(&src[..k], &mut dst[..k]);
                     }
                 }
             }
@@ -602,6 +600,18 @@ impl Ctx<'_> {
                 }
             }
         }
+    }
+}
+
+/// `dst[i] = src[i]` widened to i16 (the ActLayout::I16 packing), with AVX2 where the CPU has it.
+fn widen_i16(src: &[i8], dst: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { avx2::widen_i16(src, dst) };
+    }
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s as i16;
     }
 }
 
