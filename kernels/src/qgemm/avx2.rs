@@ -3,11 +3,18 @@
 //! Why not `vpmaddubsw`: its u8×s8 pairs saturate at 16 bits (2·255·127 > 32767). Widening to i16 at
 //! pack time makes each `vpmaddwd` lane `x₀w₀ + x₁w₁` with |x| ≤ 128 and |w| ≤ 127, at most
 //! 2·128·127 = 32512 in magnitude and computed in 32 bits anyway: it cannot saturate, and the i32 sums
-//! wrap exactly like the scalar reference. It is also faster: `vpmaddubsw(|x|, sign(w, x))` (pairs
-//! ≤ 2·128·127, also safe) needs sign + maddubs + maddwd + add per 32 MACs against maddwd + add per
-//! 16; its prototype measured 121 GOP/s against 166 for this kernel (Zen 4, 1 thread, M=3200 K=768
-//! N=192, int32 out; the prototype stored through the scalar epilogue, worth about 15 % there). A 4×24
-//! tile (fewer broadcasts per MAC, same prototype store) measured 107, so 6×16 it is.
+//! wrap exactly like the scalar reference. `vpmaddubsw(|x|, sign(w, x))` (pairs ≤ 2·128·127, also
+//! safe) needs sign + maddubs + maddwd + add per 32 MACs: the same two multiplies and four vector ops
+//! as two maddwd + two add, so it cannot be faster, and measured slower (122 against 127 GOP/s, same
+//! loop, same noisy run).
+//!
+//! Measured on Zen 4 (EPYC family 25 model 17), 1 thread, kernel alone on L1/L2-resident panels:
+//! 182–187 GOP/s for this 6×16 tile, and the same for a hand-scheduled 4×24 (`asm!`, 4 broadcasts
+//! per 12 multiplies instead of 6), for pre-broadcast A (plain loads instead of `vpbroadcastd`) and
+//! for `vbroadcasti128`; 5×16, 4×16, 7×16 and compiler-allocated 4×24/3×32/2×48 were slower. So the
+//! ceiling is the op mix (2 multiplies + 2 adds per 32 MACs, about 82 % of the two-multiplies-a-cycle
+//! bound that `vpmaddubsw`+`vpmaddwd`+`vpaddd` reaches), not loads or broadcasts; the GEMM around it
+//! reaches about 92 % of the kernel alone.
 
 use core::arch::x86_64::*;
 

@@ -531,7 +531,6 @@ impl Ctx<'_> {
     /// Packs rows `r0..r0+rows` of X into `store` (from [`Ctx::scratch`]) and computes those rows of
     /// Y into `yc` (which starts at row r0 and spans at least `(rows−1)·ldy + N` elements, as the
     /// checks in [`run`] guarantee).
-
     fn block<T>(&self, store: &mut [u64], r0: usize, rows: usize, yc: &mut [T]) {
         let (w, mr, nr) = (self.w, self.mr, self.nr);
         let (n, k) = (w.n, w.k);
