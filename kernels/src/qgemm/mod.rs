@@ -403,8 +403,8 @@ pub fn qs8_gemm_i32(
     run("qs8_gemm_i32", ks, m, x, ldx, zp_x, w, bias, y, ldy, None)
 }
 
-/// Rows of X each task packs and runs: the packed A block (`kp_bytes` a row) stays in L2, and blocks
-/// are small enough that threads get several each.
+/// Rows of Y each task computes: about 96 KiB of X (`kp_bytes` a packed row) a task, so threads get
+/// several tasks each.
 fn block_rows(kp_bytes: usize, mr: usize) -> usize {
     let rows = (96 * 1024 / kp_bytes.max(1)).clamp(mr, 128);
     rows / mr * mr
@@ -470,7 +470,7 @@ fn run<T: Copy + Send>(
         rq.bounds()
     });
     let lda = w.kp * q.act.elem_bytes();
-    let mc = block_rows(lda, mr).min(m.next_multiple_of(mr));
+    let mc = block_rows(lda, mr);
     let y = &mut y[..ny];
     let ctx = Ctx {
         q,
@@ -491,12 +491,12 @@ fn run<T: Copy + Send>(
         use rayon::prelude::*;
         crate::threads::install(threads, || {
             y.par_chunks_mut(chunk).enumerate().for_each_init(
-                || ctx.scratch(mc),
+                || ctx.scratch(),
                 |store, (i, yc)| ctx.block(store, i * mc, mc.min(m - i * mc), yc),
             );
         });
     } else {
-        let mut store = ctx.scratch(mc);
+        let mut store = ctx.scratch();
         for (i, yc) in y.chunks_mut(chunk).enumerate() {
             ctx.block(&mut store, i * mc, mc.min(m - i * mc), yc);
         }
@@ -520,52 +520,59 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// A zeroed A buffer for blocks of up to `mc` rows (a multiple of MR), reused block after block:
-    /// what a block leaves in the K padding and the padded rows is harmless (K padding meets zero
-    /// weights, padded rows are never stored), so it is zeroed once, not per block. u64 storage
-    /// keeps it aligned for the i16 view.
-    fn scratch(&self, mc: usize) -> Vec<u64> {
-        vec![0u64; (mc * self.lda).div_ceil(8)]
+    /// A zeroed A buffer for one MR-row panel, reused panel after panel: what a panel leaves in the
+    /// K padding and in rows past the end of X is harmless (K padding meets zero weights, those rows
+    /// are never stored), so it is zeroed once, not per panel. u64 storage keeps it aligned for the
+    /// i16 view.
+    fn scratch(&self) -> Vec<u64> {
+        vec![0u64; (self.mr * self.lda).div_ceil(8)]
     }
 
-    /// Packs rows `r0..r0+rows` of X into `store` (from [`Ctx::scratch`]) and computes those rows of
-    /// Y into `yc` (which starts at row r0 and spans at least `(rows−1)·ldy + N` elements, as the
-    /// checks in [`run`] guarantee).
-    fn block<T>(&self, store: &mut [u64], r0: usize, rows: usize, yc: &mut [T]) {
-        let (w, mr, nr) = (self.w, self.mr, self.nr);
-        let (n, k) = (w.n, w.k);
-        let rows_p = rows.next_multiple_of(mr);
-        let a: &mut [u8] = &mut bytemuck::cast_slice_mut(store)[..rows_p * self.lda];
-        if k > 0 {
-            let rows_x = self.x[r0 * self.ldx..].chunks(self.ldx).take(rows);
-            match self.q.act {
-                ActLayout::I8 => {
-                    for (dst, src) in a.chunks_exact_mut(self.lda).zip(rows_x) {
-                        for (d, &s) in dst.iter_mut().zip(&src[..k]) {
-                            *d = s as u8;
-                        }
-                    }
-                }
-                ActLayout::U8Shifted => {
-                    for (dst, src) in a.chunks_exact_mut(self.lda).zip(rows_x) {
-                        for (d, &s) in dst.iter_mut().zip(&src[..k]) {
-                            *d = (s as u8) ^ 0x80;
-                        }
-                    }
-                }
-                ActLayout::I16 => {
-                    let a16: &mut [i16] = bytemuck::cast_slice_mut(a);
-                    for (dst, src) in a16.chunks_exact_mut(w.kp).zip(rows_x) {
-                        widen_i16(&src[..k], &mut dst[..k]);
+    /// Copies rows `r0..r0+rows` of X into the first `rows` rows of `a` (lda bytes apart) in the
+    /// layout the kernel table wants.
+    fn pack(&self, a: &mut [u8], r0: usize, rows: usize) {
+        let k = self.w.k;
+        if k == 0 {
+            return;
+        }
+        let rows_x = self.x[r0 * self.ldx..].chunks(self.ldx).take(rows);
+        match self.q.act {
+            ActLayout::I8 => {
+                for (dst, src) in a.chunks_exact_mut(self.lda).zip(rows_x) {
+                    for (d, &s) in dst.iter_mut().zip(&src[..k]) {
+                        *d = s as u8;
                     }
                 }
             }
+            ActLayout::U8Shifted => {
+                for (dst, src) in a.chunks_exact_mut(self.lda).zip(rows_x) {
+                    for (d, &s) in dst.iter_mut().zip(&src[..k]) {
+                        *d = (s as u8) ^ 0x80;
+                    }
+                }
+            }
+            ActLayout::I16 => {
+                let a16: &mut [i16] = bytemuck::cast_slice_mut(a);
+                for (dst, src) in a16.chunks_exact_mut(self.w.kp).zip(rows_x) {
+                    widen_i16(&src[..k], &mut dst[..k]);
+                }
+            }
         }
+    }
+
+    /// Computes rows `r0..r0+rows` of Y into `yc` (which starts at row r0 and spans at least
+    /// `(rows−1)·ldy + N` elements, as the checks in [`run`] guarantee), packing X one MR-row panel
+    /// at a time into `store` (from [`Ctx::scratch`]) right before it is used, so it is still in L1.
+    fn block<T>(&self, store: &mut [u64], r0: usize, rows: usize, yc: &mut [T]) {
+        let (w, mr, nr) = (self.w, self.mr, self.nr);
+        let n = w.n;
+        let a: &mut [u8] = &mut bytemuck::cast_slice_mut(store)[..mr * self.lda];
         let panel_bytes = nr * w.kp * w.w_bytes;
         let size = std::mem::size_of::<T>();
         // Each MR-row panel of A runs against every W panel in turn, so a tile's output rows are written
         // left to right (streams the hardware prefetcher follows) while the A panel stays in L1.
         for ir in (0..rows).step_by(mr) {
+            self.pack(a, r0 + ir, mr.min(rows - ir));
             for p in 0..n.div_ceil(nr) {
                 let c0 = p * nr;
                 let off = ir * self.ldy + c0;
@@ -584,14 +591,14 @@ impl Ctx<'_> {
                     }),
                 };
                 debug_assert_eq!(size, if tile.rq.is_some() { 1 } else { 4 });
-                // SAFETY: `a` holds rows_p ≥ ir + MR rows of lda bytes (kp elements); the panel is
+                // SAFETY: `a` holds MR rows of lda bytes (kp elements); the panel is
                 // inside w.data (p < Np/NR); beff and scales hold Np ≥ c0 + NR values; the tile's
                 // rows × cols block with leading dimension ldy lies inside yc (see `block`'s contract);
                 // the table was built for an ISA this CPU has.
                 unsafe {
                     (self.q.ukernel)(
                         w.kp,
-                        a.as_ptr().add(ir * self.lda),
+                        a.as_ptr(),
                         self.lda,
                         w.data.as_ptr().add(p * panel_bytes),
                         &tile,
