@@ -165,42 +165,6 @@ impl PeakLoop {
     }
 }
 
-/// The best measured f32 FMA rate of this CPU in GFLOP/s, and the loop that reached it.
-pub fn fma_peak_gflops(
-    threads: usize,
-    min_time: Duration,
-    samples: usize,
-) -> Option<(f64, &'static str)> {
-    best(PeakClass::F32Fma, None, threads, min_time, samples)
-}
-
-/// The best measured int8 dot-product rate in GOP/s using only `isa`'s instructions (any ISA's when
-/// `isa` is `None` or has no int8 loop, e.g. scalar), and the loop that reached it.
-pub fn int8_peak_gops(
-    isa: Option<Isa>,
-    threads: usize,
-    min_time: Duration,
-    samples: usize,
-) -> Option<(f64, &'static str)> {
-    best(PeakClass::Int8Dot, isa, threads, min_time, samples)
-}
-
-fn best(
-    class: PeakClass,
-    isa: Option<Isa>,
-    threads: usize,
-    min_time: Duration,
-    samples: usize,
-) -> Option<(f64, &'static str)> {
-    let all: Vec<PeakLoop> = loops().into_iter().filter(|l| l.class == class).collect();
-    let own: Vec<PeakLoop> = all.iter().copied().filter(|l| Some(l.isa) == isa).collect();
-    let chosen = if own.is_empty() { all } else { own };
-    chosen
-        .iter()
-        .map(|l| (l.measure(threads, min_time, samples), l.name))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
