@@ -1,0 +1,94 @@
+//! Packing of A and B into the panel layouts the micro-kernels read; transposes are handled here.
+//!
+//! A panel holds `MR` rows of op(A) for a K block, K-major: `panel[p·MR + i] = op(A)[r0 + i, k0 + p]`.
+//! A B panel holds `NR` columns of op(B): `panel[p·NR + j] = op(B)[k0 + p, c0 + j]`. Panel `q` of a
+//! block starts at `q·MR·kc` (resp. `q·NR·kc`). Rows / columns past the matrix edge are zero, so the
+//! micro-kernel can always compute a full tile.
+
+use std::ops::Range;
+
+/// Packs `op(A)[rows, ks]` into `MR`-row panels (`op(A)` is A, or A stored k×m when `trans`).
+///
+/// Panics if `a` or `out` is too short; callers check A's span first. `out` needs
+/// `ceil(rows.len() / mr)·mr·ks.len()` floats.
+pub(crate) fn pack_a(
+    a: &[f32],
+    lda: usize,
+    trans: bool,
+    rows: Range<usize>,
+    ks: Range<usize>,
+    mr: usize,
+    out: &mut [f32],
+) {
+    let kc = ks.len();
+    if kc == 0 || rows.is_empty() {
+        return;
+    }
+    let panels = rows.len().div_ceil(mr);
+    for (q, panel) in out[..panels * mr * kc]
+        .chunks_exact_mut(mr * kc)
+        .enumerate()
+    {
+        let r0 = rows.start + q * mr;
+        let mr_eff = mr.min(rows.end - r0);
+        if mr_eff < mr {
+            panel.fill(0.0);
+        }
+        if trans {
+            for (p, dst) in panel.chunks_exact_mut(mr).enumerate() {
+                let at = (ks.start + p) * lda + r0;
+                dst[..mr_eff].copy_from_slice(&a[at..at + mr_eff]);
+            }
+        } else {
+            for i in 0..mr_eff {
+                let at = (r0 + i) * lda + ks.start;
+                for (dst, &v) in panel.chunks_exact_mut(mr).zip(&a[at..at + kc]) {
+                    dst[i] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Packs `op(B)[ks, cols]` into `NR`-column panels (`op(B)` is B, or B stored n×k when `trans`).
+///
+/// Panics if `b` or `out` is too short; callers check B's span first. `out` needs
+/// `ceil(cols.len() / nr)·nr·ks.len()` floats.
+pub(crate) fn pack_b(
+    b: &[f32],
+    ldb: usize,
+    trans: bool,
+    ks: Range<usize>,
+    cols: Range<usize>,
+    nr: usize,
+    out: &mut [f32],
+) {
+    let kc = ks.len();
+    if kc == 0 || cols.is_empty() {
+        return;
+    }
+    let panels = cols.len().div_ceil(nr);
+    for (q, panel) in out[..panels * nr * kc]
+        .chunks_exact_mut(nr * kc)
+        .enumerate()
+    {
+        let c0 = cols.start + q * nr;
+        let nr_eff = nr.min(cols.end - c0);
+        if nr_eff < nr {
+            panel.fill(0.0);
+        }
+        if trans {
+            for j in 0..nr_eff {
+                let at = (c0 + j) * ldb + ks.start;
+                for (dst, &v) in panel.chunks_exact_mut(nr).zip(&b[at..at + kc]) {
+                    dst[j] = v;
+                }
+            }
+        } else {
+            for (p, dst) in panel.chunks_exact_mut(nr).enumerate() {
+                let at = (ks.start + p) * ldb + c0;
+                dst[..nr_eff].copy_from_slice(&b[at..at + nr_eff]);
+            }
+        }
+    }
+}
