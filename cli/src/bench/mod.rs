@@ -8,6 +8,7 @@
 mod anchors;
 mod data;
 mod f32;
+mod quant;
 mod report;
 mod shapes;
 mod timing;
@@ -94,6 +95,20 @@ pub fn kernels(ks: &KernelSet, args: &KernelsArgs) -> Result<()> {
         "f32 GEMM:   {} (tile {}x{})",
         ks.gemm.name, ks.gemm.tile.0, ks.gemm.tile.1
     ));
+    header.push(format!(
+        "int8 GEMM:  {}",
+        worker::int8_isas(ks)
+            .into_iter()
+            .filter_map(KernelSet::for_isa)
+            .map(|t| format!("{} ({})", t.qgemm.name, t.isa))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    header.push(
+        "int4:       f32_qc4w_gemm = f32 × int4 weight-only, per-channel scales; f32_qb4w_gemm = \
+         blocks of 32 (int8 × int4 unpacks at pack time and runs the int8 kernels: same speed)"
+            .into(),
+    );
     header.push(references_line());
     header.push(format!(
         "Timing:     median of {} samples of ≥ {} ms each after warm-up{}; samples of ours and \
@@ -141,7 +156,9 @@ pub fn kernels(ks: &KernelSet, args: &KernelsArgs) -> Result<()> {
         ));
     }
     lines.push(
-        "% peak: f32 rows use the best f32 FMA loop; int8 rows the int8 loop of their ISA".into(),
+        "% peak: f32 and int4 weight-only rows use the best f32 FMA loop (f32); int8 rows the int8 \
+         loop of their ISA (i8 avx2, i8 vnni, i8 neon, i8 sdot), or the best one (i8 best)"
+            .into(),
     );
     lines.push(String::new());
     emit_header(args.json, &lines);

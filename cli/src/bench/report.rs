@@ -159,8 +159,14 @@ fn ratio(v: Option<f64>) -> String {
 pub fn table_line(row: &Row) -> String {
     let r = &row.rec;
     let label = match &r.peak {
-        PeakKey::F32 => "f32".to_string(),
-        PeakKey::Int8(isa) => format!("i8 {isa}"),
+        PeakKey::F32 => "f32",
+        PeakKey::Int8(isa) => match isa.as_str() {
+            "avx2" => "i8 avx2",
+            "avx512vnni" => "i8 vnni",
+            "neon" => "i8 neon",
+            "neon-dotprod" => "i8 sdot",
+            _ => "i8 best",
+        },
     };
     let pct = row
         .peak_pct()

@@ -6,25 +6,30 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use inkling::kernels::{threads, KernelSet};
+use inkling::kernels::{threads, Isa, KernelSet};
 
-use super::f32;
 use super::report::{PeakKey, Record};
 use super::shapes::{self, Shape};
 use super::timing::Timing;
-use super::Result;
+use super::{f32, quant, Result};
 
 /// A kernel family the bench times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
     /// f32 GEMM against the reference crates.
     F32Gemm,
+    /// int8 GEMM, requantized and int32 out.
+    Qs8Gemm,
+    /// f32 × int4 weight-only GEMM, per-channel and blockwise scales.
+    F32Qc4wGemm,
 }
 
 impl Family {
     fn name(self) -> &'static str {
         match self {
             Family::F32Gemm => "f32_gemm",
+            Family::Qs8Gemm => "qs8_gemm",
+            Family::F32Qc4wGemm => "f32_qc4w_gemm",
         }
     }
 }
@@ -43,63 +48,135 @@ impl Case {
     }
 }
 
-fn cases(ks: &KernelSet) -> Vec<Case> {
-    shapes::f32_all()
-        .into_iter()
-        .map(|shape| Case {
-            family: Family::F32Gemm,
-            ks: *ks,
-            shape,
-        })
+/// The int8 paths to time: every ISA this CPU runs up to the chosen one (so `INKLING_ISA=avx2` on a
+/// VNNI machine times only AVX2), leaving out scalar unless it was chosen.
+pub fn int8_isas(ks: &KernelSet) -> Vec<Isa> {
+    let avail = Isa::available();
+    let upto = avail.iter().position(|&i| i == ks.isa).map_or(0, |p| p + 1);
+    avail[..upto]
+        .iter()
+        .copied()
+        .filter(|&i| i == ks.isa || i != Isa::Scalar)
         .collect()
 }
 
-/// How many cases `filter` selects (the parent uses it for progress).
-pub fn count(ks: &KernelSet, filter: Option<&str>) -> usize {
-    cases(ks)
-        .iter()
-        .filter(|c| filter.is_none_or(|f| c.id().contains(f)))
-        .count()
+/// Every case, in run order: f32 on all shapes (so the int8 / int4 ratios reuse its figures), then
+/// int8 per ISA and int4 on the forward shapes.
+fn cases(ks: &KernelSet) -> Vec<Case> {
+    let case = |family, ks: KernelSet, shape| Case { family, ks, shape };
+    let mut v: Vec<Case> = shapes::f32_all()
+        .into_iter()
+        .map(|s| case(Family::F32Gemm, *ks, s))
+        .collect();
+    for isa in int8_isas(ks) {
+        let Some(table) = KernelSet::for_isa(isa) else {
+            continue;
+        };
+        v.extend(
+            shapes::forward()
+                .into_iter()
+                .map(|s| case(Family::Qs8Gemm, table, s)),
+        );
+    }
+    v.extend(
+        shapes::forward()
+            .into_iter()
+            .map(|s| case(Family::F32Qc4wGemm, *ks, s)),
+    );
+    v
 }
 
-/// Runs the selected cases on `threads` threads, printing `progress` and `record` lines to stdout.
-pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str>) -> Result<()> {
-    threads::set_num_threads(nthreads);
-    let selected: Vec<Case> = cases(ks)
+fn selected(ks: &KernelSet, filter: Option<&str>) -> Vec<Case> {
+    cases(ks)
         .into_iter()
         .filter(|c| filter.is_none_or(|f| c.id().contains(f)))
-        .collect();
+        .collect()
+}
+
+/// How many cases `filter` selects.
+pub fn count(ks: &KernelSet, filter: Option<&str>) -> usize {
+    selected(ks, filter).len()
+}
+
+/// Runs the selected cases on `nthreads` threads, printing `progress` and `record` lines to stdout.
+pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str>) -> Result<()> {
+    threads::set_num_threads(nthreads);
+    let cases = selected(ks, filter);
     let mut out = std::io::stdout().lock();
-    // Our f32 rate per shape, for the int8 / int4 "vs f32" ratios.
+    // Our f32 GEMM rate per shape name (on the chosen table), for the "vs f32" ratios.
     let mut f32_rate: HashMap<String, f64> = HashMap::new();
-    for (i, case) in selected.iter().enumerate() {
-        writeln!(out, "progress\t{}\t{}\t{}", i, selected.len(), case.id())?;
+    for (i, case) in cases.iter().enumerate() {
+        writeln!(out, "progress\t{}\t{}\t{}", i, cases.len(), case.id())?;
         out.flush()?;
-        let s = &case.shape;
-        let rec = match case.family {
+        let (s, cks) = (&case.shape, &case.ks);
+        let record = |kernel: &str, ukernel: &str, gops: f64, integer: bool, peak| Record {
+            kernel: kernel.into(),
+            ukernel: ukernel.into(),
+            isa: cks.isa.name().into(),
+            shape: s.name.clone(),
+            op: s.op().into(),
+            m: s.m,
+            k: s.k,
+            n: s.n,
+            threads: nthreads,
+            gops,
+            integer,
+            peak,
+            vs_gemm: None,
+            vs_matrixmultiply: None,
+            vs_f32: None,
+        };
+        let records = match case.family {
             Family::F32Gemm => {
-                let r = f32::with_references(&case.ks, s, nthreads, timing)?;
+                let r = f32::with_references(cks, s, nthreads, timing)?;
                 f32_rate.insert(s.name.clone(), r.ours);
-                Record {
-                    kernel: case.family.name().into(),
-                    ukernel: case.ks.gemm.name.into(),
-                    isa: case.ks.isa.name().into(),
-                    shape: s.name.clone(),
-                    op: s.op().into(),
-                    m: s.m,
-                    k: s.k,
-                    n: s.n,
-                    threads: nthreads,
-                    gops: r.ours,
-                    integer: false,
-                    peak: PeakKey::F32,
+                vec![Record {
                     vs_gemm: r.gemm.map(|g| r.ours / g),
                     vs_matrixmultiply: r.matrixmultiply.map(|g| r.ours / g),
-                    vs_f32: None,
+                    ..record("f32_gemm", cks.gemm.name, r.ours, false, PeakKey::F32)
+                }]
+            }
+            Family::Qs8Gemm | Family::F32Qc4wGemm => {
+                let base = match f32_rate.get(&s.name) {
+                    Some(&r) => r,
+                    None => {
+                        let r = f32::ours(ks, s, timing)?;
+                        f32_rate.insert(s.name.clone(), r);
+                        r
+                    }
+                };
+                let vs = |r: f64| Some(r / base);
+                if case.family == Family::Qs8Gemm {
+                    let (rq, i32out) = quant::qs8(cks, s, timing)?;
+                    let peak = PeakKey::Int8(cks.isa.name().into());
+                    vec![
+                        Record {
+                            vs_f32: vs(rq),
+                            ..record("qs8_gemm", cks.qgemm.name, rq, true, peak.clone())
+                        },
+                        Record {
+                            vs_f32: vs(i32out),
+                            ..record("qs8_gemm_i32", cks.qgemm.name, i32out, true, peak)
+                        },
+                    ]
+                } else {
+                    let (pc, pb) = quant::qc4w(cks, s, timing)?;
+                    vec![
+                        Record {
+                            vs_f32: vs(pc),
+                            ..record("f32_qc4w_gemm", cks.gemm.name, pc, false, PeakKey::F32)
+                        },
+                        Record {
+                            vs_f32: vs(pb),
+                            ..record("f32_qb4w_gemm", cks.gemm.name, pb, false, PeakKey::F32)
+                        },
+                    ]
                 }
             }
         };
-        writeln!(out, "{}", rec.to_line())?;
+        for r in records {
+            writeln!(out, "{}", r.to_line())?;
+        }
         out.flush()?;
     }
     Ok(())
