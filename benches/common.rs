@@ -1,8 +1,20 @@
 //! Shapes, data and result checks shared by the bench modules.
 
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::BenchmarkGroup;
 use inkling::kernels::gemm::GemmParams;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+/// Few, long samples: each iteration is a whole GEMM of milliseconds, so criterion's defaults (100
+/// samples, 5 s) would make the suite take most of an hour.
+pub fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+}
 
 /// ViT-Tiny, batch 64 of 28×28 images with patch 4: 64 × (49 patches + CLS) tokens.
 pub const VIT_TOKENS: usize = 64 * 50;

@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use inkling::kernels::gemm::{sgemm, Epilogue, GemmParams};
 use inkling::kernels::{kernels, threads};
 
-use crate::common::{check_sgemm, f32_shapes, f32s};
+use crate::common::{check_sgemm, configure, f32_shapes, f32s};
 
 /// Strides of op(A), op(B), C as stored, for the raw-pointer reference APIs.
 fn strides(p: &GemmParams) -> [isize; 6] {
@@ -98,7 +98,7 @@ fn f32_gemm(c: &mut Criterion) {
     for t in [1usize, 2] {
         threads::set_num_threads(t);
         let mut g = c.benchmark_group(format!("f32_gemm_{t}t"));
-        g.sample_size(10);
+        configure(&mut g);
         for s in f32_shapes() {
             let p = s.params();
             let a = f32s(s.m * s.k, 1);
