@@ -80,7 +80,9 @@ pub fn check_sgemm(what: &str, p: &GemmParams, a: &[f32], b: &[f32], c: &[f32]) 
         }
         let tol = (p.k as f64 + 1.0) * f32::EPSILON as f64 * mag;
         let got = c[i * p.ldc + j] as f64;
-        if !((got - exact).abs() <= tol) {
+        // Written so that a NaN result fails too.
+        let within = (got - exact).abs() <= tol;
+        if !within {
             return Err(format!(
                 "{what}: wrong result at C[{i},{j}] of {}x{}x{}: {got} vs {exact} (tolerance {tol:e})",
                 p.m, p.k, p.n

@@ -181,7 +181,10 @@ pub fn kernels(ks: &KernelSet, args: &KernelsArgs) -> Result<()> {
         cmd.env("MATMUL_NUM_THREADS", t.to_string())
             .env("RAYON_NUM_THREADS", t.to_string())
             .stdout(Stdio::piped());
-        let mut child = cmd.spawn()?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot re-run {} as a worker: {e}", exe.display()))?;
+        let mut records = 0usize;
         let child_out = child.stdout.take().ok_or("worker has no stdout")?;
         for line in BufReader::new(child_out).lines() {
             let line = line?;
@@ -194,6 +197,7 @@ pub fn kernels(ks: &KernelSet, args: &KernelsArgs) -> Result<()> {
                 continue;
             }
             let rec = Record::from_line(&line)?;
+            records += 1;
             let key = (rec.kernel.clone(), rec.isa.clone(), rec.shape.clone());
             if rec.threads == 1 {
                 at_1thread.insert(key.clone(), rec.gops);
@@ -214,7 +218,14 @@ pub fn kernels(ks: &KernelSet, args: &KernelsArgs) -> Result<()> {
         let status = child.wait()?;
         progress.clear();
         if !status.success() {
-            return Err(format!("the {t}-thread worker failed ({status})").into());
+            // 127 before any output: the binary could not be executed again, e.g. an emulated
+            // (qemu-user) binary on a host without binfmt_misc.
+            let hint = if records == 0 && status.code() == Some(127) {
+                format!("; could {} not be executed again?", exe.display())
+            } else {
+                String::new()
+            };
+            return Err(format!("the {t}-thread worker failed ({status}){hint}").into());
         }
     }
     Ok(())

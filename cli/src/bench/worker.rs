@@ -13,23 +13,23 @@ use super::shapes::{self, Shape};
 use super::timing::Timing;
 use super::{f32, quant, Result};
 
-/// A kernel family the bench times.
+/// A GEMM family the bench times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
     /// f32 GEMM against the reference crates.
-    F32Gemm,
+    F32,
     /// int8 GEMM, requantized and int32 out.
-    Qs8Gemm,
+    Qs8,
     /// f32 × int4 weight-only GEMM, per-channel and blockwise scales.
-    F32Qc4wGemm,
+    F32Qc4w,
 }
 
 impl Family {
     fn name(self) -> &'static str {
         match self {
-            Family::F32Gemm => "f32_gemm",
-            Family::Qs8Gemm => "qs8_gemm",
-            Family::F32Qc4wGemm => "f32_qc4w_gemm",
+            Family::F32 => "f32_gemm",
+            Family::Qs8 => "qs8_gemm",
+            Family::F32Qc4w => "f32_qc4w_gemm",
         }
     }
 }
@@ -66,7 +66,7 @@ fn cases(ks: &KernelSet) -> Vec<Case> {
     let case = |family, ks: KernelSet, shape| Case { family, ks, shape };
     let mut v: Vec<Case> = shapes::f32_all()
         .into_iter()
-        .map(|s| case(Family::F32Gemm, *ks, s))
+        .map(|s| case(Family::F32, *ks, s))
         .collect();
     for isa in int8_isas(ks) {
         let Some(table) = KernelSet::for_isa(isa) else {
@@ -75,13 +75,13 @@ fn cases(ks: &KernelSet) -> Vec<Case> {
         v.extend(
             shapes::forward()
                 .into_iter()
-                .map(|s| case(Family::Qs8Gemm, table, s)),
+                .map(|s| case(Family::Qs8, table, s)),
         );
     }
     v.extend(
         shapes::forward()
             .into_iter()
-            .map(|s| case(Family::F32Qc4wGemm, *ks, s)),
+            .map(|s| case(Family::F32Qc4w, *ks, s)),
     );
     v
 }
@@ -127,7 +127,7 @@ pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str
             vs_f32: None,
         };
         let records = match case.family {
-            Family::F32Gemm => {
+            Family::F32 => {
                 let r = f32::with_references(cks, s, nthreads, timing)?;
                 f32_rate.insert(s.name.clone(), r.ours);
                 vec![Record {
@@ -136,7 +136,7 @@ pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str
                     ..record("f32_gemm", cks.gemm.name, r.ours, false, PeakKey::F32)
                 }]
             }
-            Family::Qs8Gemm | Family::F32Qc4wGemm => {
+            Family::Qs8 | Family::F32Qc4w => {
                 let base = match f32_rate.get(&s.name) {
                     Some(&r) => r,
                     None => {
@@ -146,7 +146,7 @@ pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str
                     }
                 };
                 let vs = |r: f64| Some(r / base);
-                if case.family == Family::Qs8Gemm {
+                if case.family == Family::Qs8 {
                     let (rq, i32out) = quant::qs8(cks, s, timing)?;
                     let peak = PeakKey::Int8(cks.isa.name().into());
                     vec![
