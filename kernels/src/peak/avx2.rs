@@ -1,6 +1,7 @@
 //! Peak loops with AVX2 + FMA instructions.
 
 use std::arch::x86_64::*;
+use std::hint::black_box;
 
 /// `iters` × 12 independent `vfmadd` (ymm) chains; returns their sum.
 ///
@@ -9,9 +10,11 @@ use std::arch::x86_64::*;
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn f32_fma_ymm(iters: u64) -> f64 {
     // c ← c·a + b converges to b/(1−a), so the values stay finite however long the loop runs.
-    let a = _mm256_set1_ps(0.999_9);
-    let b = _mm256_set1_ps(1e-4);
-    let mut c: [__m256; 12] = core::array::from_fn(|j| _mm256_set1_ps(j as f32));
+    // black_box hides the constants: LLVM otherwise spots a chain that starts at the fixed point
+    // b/(1−a) and drops it from the loop, which would overstate the peak by 12/11.
+    let a = black_box(_mm256_set1_ps(0.999_9));
+    let b = black_box(_mm256_set1_ps(1e-4));
+    let mut c: [__m256; 12] = black_box(core::array::from_fn(|j| _mm256_set1_ps(j as f32)));
     for _ in 0..iters {
         for cj in c.iter_mut() {
             *cj = _mm256_fmadd_ps(*cj, a, b);
@@ -34,9 +37,10 @@ pub(super) unsafe fn f32_fma_ymm(iters: u64) -> f64 {
 pub(super) unsafe fn qu8s8_maddubs_ymm(iters: u64) -> f64 {
     let ones = _mm256_set1_epi16(1);
     let step = _mm256_set1_epi8(1);
-    let w: [__m256i; 12] = core::array::from_fn(|j| _mm256_set1_epi8(-(j as i8) - 1));
-    let mut x = _mm256_set1_epi8(3);
-    let mut c = [_mm256_setzero_si256(); 12];
+    // black_box: no constant may let LLVM simplify a chain (see `f32_fma_ymm`).
+    let w: [__m256i; 12] = black_box(core::array::from_fn(|j| _mm256_set1_epi8(-(j as i8) - 1)));
+    let mut x = black_box(_mm256_set1_epi8(3));
+    let mut c = black_box([_mm256_setzero_si256(); 12]);
     for _ in 0..iters {
         // Changing x each iteration keeps the compiler from hoisting the products out of the loop;
         // it costs one extra instruction per 36.

@@ -1,6 +1,7 @@
 //! Peak loops with plain NEON instructions.
 
 use std::arch::aarch64::*;
+use std::hint::black_box;
 
 /// `iters` × 12 independent `fmla` (4 × f32) chains; returns their sum.
 ///
@@ -9,9 +10,10 @@ use std::arch::aarch64::*;
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn f32_fma_q(iters: u64) -> f64 {
     // c ← c + a·b with a·b tiny and c bounded: the values stay finite however long the loop runs.
-    let a = vdupq_n_f32(1e-4);
-    let b = vdupq_n_f32(1e-4);
-    let mut c: [float32x4_t; 12] = core::array::from_fn(|j| vdupq_n_f32(j as f32));
+    // black_box hides the constants so that LLVM cannot simplify any chain.
+    let a = black_box(vdupq_n_f32(1e-4));
+    let b = black_box(vdupq_n_f32(1e-4));
+    let mut c: [float32x4_t; 12] = black_box(core::array::from_fn(|j| vdupq_n_f32(j as f32)));
     for _ in 0..iters {
         for cj in c.iter_mut() {
             *cj = vfmaq_f32(*cj, a, b);
@@ -28,9 +30,9 @@ pub(super) unsafe fn f32_fma_q(iters: u64) -> f64 {
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn qs8_smlal_q(iters: u64) -> f64 {
     let step = vdupq_n_s8(1);
-    let w: [int8x16_t; 12] = core::array::from_fn(|j| vdupq_n_s8(-(j as i8) - 1));
-    let mut x = vdupq_n_s8(3);
-    let mut c = [vdupq_n_s32(0); 12];
+    let w: [int8x16_t; 12] = black_box(core::array::from_fn(|j| vdupq_n_s8(-(j as i8) - 1)));
+    let mut x = black_box(vdupq_n_s8(3));
+    let mut c = black_box([vdupq_n_s32(0); 12]);
     for _ in 0..iters {
         // Changing x each iteration keeps the compiler from hoisting the products out of the loop.
         x = vaddq_s8(x, step);
