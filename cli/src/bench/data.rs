@@ -92,3 +92,37 @@ pub fn check_sgemm(what: &str, p: &GemmParams, a: &[f32], b: &[f32], c: &[f32]) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(p: &GemmParams, a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut c = vec![0f32; p.m * p.ldc];
+        for i in 0..p.m {
+            for j in 0..p.n {
+                c[i * p.ldc + j] = (0..p.k).map(|l| op_a(p, a, i, l) * op_b(p, b, l, j)).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn the_check_accepts_a_correct_product_and_rejects_a_wrong_or_nan_one() {
+        let mut rng = Rng::new(1);
+        for p in [
+            GemmParams::new(7, 5, 13),
+            GemmParams::new(7, 5, 13).trans_a(),
+            GemmParams::new(7, 5, 13).trans_b(),
+        ] {
+            let (a, b) = (rng.f32s(7 * 13), rng.f32s(13 * 5));
+            let mut c = naive(&p, &a, &b);
+            check_sgemm("naive", &p, &a, &b, &c).unwrap();
+            // The last corner is always checked: an edge-tile error cannot slip through.
+            c[(p.m - 1) * p.ldc + p.n - 1] += 1e-3;
+            assert!(check_sgemm("off", &p, &a, &b, &c).is_err());
+            c[(p.m - 1) * p.ldc + p.n - 1] = f32::NAN;
+            assert!(check_sgemm("nan", &p, &a, &b, &c).is_err());
+        }
+    }
+}

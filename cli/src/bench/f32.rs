@@ -34,16 +34,6 @@ pub struct F32Rates {
     pub matrixmultiply: Option<f64>,
 }
 
-/// Checks our result once, then times it (alone).
-pub fn ours(ks: &KernelSet, s: &Shape, timing: &Timing) -> Result<f64> {
-    let p = s.params();
-    let Operands { a, b, mut c } = Operands::new(s);
-    let epi = Epilogue::default();
-    sgemm(ks, &p, &a, &b, &mut c, &epi)?;
-    check_sgemm("inkling sgemm", &p, &a, &b, &c)?;
-    timing.rate(s.ops(), &mut || Ok(sgemm(ks, &p, &a, &b, &mut c, &epi)?))
-}
-
 /// Checks each result once, then times ours and the references with interleaved samples.
 #[cfg(feature = "anchors")]
 pub fn with_references(
@@ -86,8 +76,17 @@ pub fn with_references(
     _threads: usize,
     timing: &Timing,
 ) -> Result<F32Rates> {
+    let p = s.params();
+    let Operands { a, b, mut c } = Operands::new(s);
+    let epi = Epilogue::default();
+    sgemm(ks, &p, &a, &b, &mut c, &epi)?;
+    check_sgemm("inkling sgemm", &p, &a, &b, &c)?;
+    let ours = timing.rates(
+        s.ops(),
+        &mut [&mut || Ok(sgemm(ks, &p, &a, &b, &mut c, &epi)?)],
+    )?[0];
     Ok(F32Rates {
-        ours: ours(ks, s, timing)?,
+        ours,
         gemm: None,
         matrixmultiply: None,
     })

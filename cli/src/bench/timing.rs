@@ -34,11 +34,6 @@ impl Timing {
         }
     }
 
-    /// Median G(FL)OP/s of `f`, which does `ops` operations per call.
-    pub fn rate(&self, ops: f64, f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
-        Ok(self.rates(ops, &mut [f])?[0])
-    }
-
     /// Median G(FL)OP/s of each of `fs`, which all do `ops` operations per call. Their samples are
     /// interleaved (one sample of each in turn), so a slow spell on a shared host hits all of them.
     pub fn rates(&self, ops: f64, fs: &mut [&mut dyn FnMut() -> Result<()>]) -> Result<Vec<f64>> {

@@ -3,7 +3,6 @@
 //! A process per thread count because matrixmultiply reads `MATMUL_NUM_THREADS` once per process;
 //! the parent sets it (and `RAYON_NUM_THREADS`) to the thread count for each worker.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use inkling::kernels::{threads, Isa, KernelSet};
@@ -60,8 +59,7 @@ pub fn int8_isas(ks: &KernelSet) -> Vec<Isa> {
         .collect()
 }
 
-/// Every case, in run order: f32 on all shapes (so the int8 / int4 ratios reuse its figures), then
-/// int8 per ISA and int4 on the forward shapes.
+/// Every case, in run order: f32 on all shapes, then int8 per ISA and int4 on the forward shapes.
 fn cases(ks: &KernelSet) -> Vec<Case> {
     let case = |family, ks: KernelSet, shape| Case { family, ks, shape };
     let mut v: Vec<Case> = shapes::f32_all()
@@ -103,8 +101,6 @@ pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str
     threads::set_num_threads(nthreads);
     let cases = selected(ks, filter);
     let mut out = std::io::stdout().lock();
-    // Our f32 GEMM rate per shape name (on the chosen table), for the "vs f32" ratios.
-    let mut f32_rate: HashMap<String, f64> = HashMap::new();
     for (i, case) in cases.iter().enumerate() {
         writeln!(out, "progress\t{}\t{}\t{}", i, cases.len(), case.id())?;
         out.flush()?;
@@ -129,49 +125,40 @@ pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str
         let records = match case.family {
             Family::F32 => {
                 let r = f32::with_references(cks, s, nthreads, timing)?;
-                f32_rate.insert(s.name.clone(), r.ours);
                 vec![Record {
                     vs_gemm: r.gemm.map(|g| r.ours / g),
                     vs_matrixmultiply: r.matrixmultiply.map(|g| r.ours / g),
                     ..record("f32_gemm", cks.gemm.name, r.ours, false, PeakKey::F32)
                 }]
             }
-            Family::Qs8 | Family::F32Qc4w => {
-                let base = match f32_rate.get(&s.name) {
-                    Some(&r) => r,
-                    None => {
-                        let r = f32::ours(ks, s, timing)?;
-                        f32_rate.insert(s.name.clone(), r);
-                        r
-                    }
-                };
-                let vs = |r: f64| Some(r / base);
-                if case.family == Family::Qs8 {
-                    let (rq, i32out) = quant::qs8(cks, s, timing)?;
-                    let peak = PeakKey::Int8(cks.isa.name().into());
-                    vec![
-                        Record {
-                            vs_f32: vs(rq),
-                            ..record("qs8_gemm", cks.qgemm.name, rq, true, peak.clone())
-                        },
-                        Record {
-                            vs_f32: vs(i32out),
-                            ..record("qs8_gemm_i32", cks.qgemm.name, i32out, true, peak)
-                        },
-                    ]
-                } else {
-                    let (pc, pb) = quant::qc4w(cks, s, timing)?;
-                    vec![
-                        Record {
-                            vs_f32: vs(pc),
-                            ..record("f32_qc4w_gemm", cks.gemm.name, pc, false, PeakKey::F32)
-                        },
-                        Record {
-                            vs_f32: vs(pb),
-                            ..record("f32_qb4w_gemm", cks.gemm.name, pb, false, PeakKey::F32)
-                        },
-                    ]
-                }
+            Family::Qs8 => {
+                let q = quant::qs8(cks, ks, s, timing)?;
+                let peak = PeakKey::Int8(cks.isa.name().into());
+                let [rq, i32out] = q.variants;
+                vec![
+                    Record {
+                        vs_f32: Some(rq / q.f32),
+                        ..record("qs8_gemm", cks.qgemm.name, rq, true, peak.clone())
+                    },
+                    Record {
+                        vs_f32: Some(i32out / q.f32),
+                        ..record("qs8_gemm_i32", cks.qgemm.name, i32out, true, peak)
+                    },
+                ]
+            }
+            Family::F32Qc4w => {
+                let q = quant::qc4w(cks, s, timing)?;
+                let [pc, pb] = q.variants;
+                vec![
+                    Record {
+                        vs_f32: Some(pc / q.f32),
+                        ..record("f32_qc4w_gemm", cks.gemm.name, pc, false, PeakKey::F32)
+                    },
+                    Record {
+                        vs_f32: Some(pb / q.f32),
+                        ..record("f32_qb4w_gemm", cks.gemm.name, pb, false, PeakKey::F32)
+                    },
+                ]
             }
         };
         for r in records {
