@@ -9,6 +9,9 @@ pub(crate) const MR: usize = 6;
 /// Columns of the register tile.
 pub(crate) const NR: usize = 16;
 
+/// Prefetch distance along a row of A read in place, in elements (two cache lines).
+const PF_A: usize = 32;
+
 /// One K step: two B vectors, six broadcasts of A, twelve FMAs.
 macro_rules! step {
     ($acc:ident, $ap:expr, $rs:expr, $bp:expr) => {{
@@ -22,12 +25,19 @@ macro_rules! step {
     }};
 }
 
-/// The K loop, unrolled by four; `$rs`/`$cs` are constants for packed A, so addressing folds.
+/// The K loop, unrolled by four; `$rs`/`$cs` are constants for packed A, so addressing folds. With
+/// `$pf`, each row of A is prefetched `PF_A` elements ahead: read in place, A is six streams that
+/// the hardware prefetcher picks up too late for a short K.
 macro_rules! k_loop {
-    ($acc:ident, $kc:expr, $a:expr, $rs:expr, $cs:expr, $b:expr) => {{
+    ($acc:ident, $kc:expr, $a:expr, $rs:expr, $cs:expr, $b:expr, $pf:expr) => {{
         let (mut ap, mut bp) = ($a, $b);
         let mut left = $kc;
         while left >= 4 {
+            if $pf {
+                for i in 0..MR {
+                    _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(i * $rs + PF_A * $cs).cast());
+                }
+            }
             step!($acc, ap, $rs, bp);
             step!($acc, ap.add($cs), $rs, bp.add(NR));
             step!($acc, ap.add(2 * $cs), $rs, bp.add(2 * NR));
@@ -72,9 +82,9 @@ pub(crate) unsafe fn f32_gemm_6x16__avx2(
     // SAFETY: A(i, p) and the B panel are readable for p < kc per the contract.
     unsafe {
         if rs_a == 1 && cs_a == MR {
-            k_loop!(acc, kc, a, 1, MR, b);
+            k_loop!(acc, kc, a, 1, MR, b, false);
         } else {
-            k_loop!(acc, kc, a, rs_a, cs_a, b);
+            k_loop!(acc, kc, a, rs_a, cs_a, b, cs_a == 1);
         }
     }
     // SAFETY: the tile of C and the epilogue pointers are valid per the contract.

@@ -31,6 +31,16 @@ pub(crate) fn pack_a(
     {
         let r0 = rows.start + q * mr;
         let mr_eff = mr.min(rows.end - r0);
+        let done = mr_eff == mr
+            && match mr {
+                4 => full_panel::<4>(a, lda, !trans, r0, &ks, panel),
+                6 => full_panel::<6>(a, lda, !trans, r0, &ks, panel),
+                8 => full_panel::<8>(a, lda, !trans, r0, &ks, panel),
+                _ => false,
+            };
+        if done {
+            continue;
+        }
         if mr_eff < mr {
             panel.fill(0.0);
         }
@@ -74,6 +84,16 @@ pub(crate) fn pack_b(
     {
         let c0 = cols.start + q * nr;
         let nr_eff = nr.min(cols.end - c0);
+        let done = nr_eff == nr
+            && match nr {
+                8 => full_panel::<8>(b, ldb, trans, c0, &ks, panel),
+                12 => full_panel::<12>(b, ldb, trans, c0, &ks, panel),
+                16 => full_panel::<16>(b, ldb, trans, c0, &ks, panel),
+                _ => false,
+            };
+        if done {
+            continue;
+        }
         if nr_eff < nr {
             panel.fill(0.0);
         }
@@ -91,4 +111,36 @@ pub(crate) fn pack_b(
             }
         }
     }
+}
+
+/// Packs one full panel of `W` lines (rows of op(A) or columns of op(B)) for the K range `ks`, with
+/// the tile width known at compile time so the copies and gathers are unrolled. `x` holds line `l`,
+/// element `p` at `x[(l0 + l)·ld + p]` when `lines_contiguous`, else at `x[p·ld + l0 + l]`.
+/// Returns true (so callers can chain it after the full-panel test).
+fn full_panel<const W: usize>(
+    x: &[f32],
+    ld: usize,
+    lines_contiguous: bool,
+    l0: usize,
+    ks: &Range<usize>,
+    panel: &mut [f32],
+) -> bool {
+    let kc = ks.len();
+    if lines_contiguous {
+        let src: [&[f32]; W] = std::array::from_fn(|l| {
+            let at = (l0 + l) * ld + ks.start;
+            &x[at..at + kc]
+        });
+        for (p, dst) in panel[..kc * W].chunks_exact_mut(W).enumerate() {
+            for (d, s) in dst.iter_mut().zip(&src) {
+                *d = s[p];
+            }
+        }
+    } else {
+        for (p, dst) in panel[..kc * W].chunks_exact_mut(W).enumerate() {
+            let at = (ks.start + p) * ld + l0;
+            dst.copy_from_slice(&x[at..at + W]);
+        }
+    }
+    true
 }
