@@ -395,9 +395,10 @@ pub fn qs8_gemm_i32(
     run("qs8_gemm_i32", ks, m, x, ldx, zp_x, w, bias, y, ldy, None)
 }
 
-/// Rows of A each task packs and runs; sized so the packed A block stays in L2.
+/// Rows of X each task packs and runs: the packed A block (`kp_bytes` a row) stays in L2, and blocks
+/// are small enough that threads get several each.
 fn block_rows(kp_bytes: usize, mr: usize) -> usize {
-    let rows = (96 * 1024 / kp_bytes.max(1)).clamp(mr, 256);
+    let rows = (96 * 1024 / kp_bytes.max(1)).clamp(mr, 128);
     rows / mr * mr
 }
 
@@ -515,33 +516,44 @@ impl Ctx<'_> {
         let (w, mr, nr) = (self.w, self.mr, self.nr);
         let (n, k) = (w.n, w.k);
         let rows_p = rows.next_multiple_of(mr);
-        let mut a = vec![0u8; rows_p * self.lda];
-        for (r, dst) in a.chunks_exact_mut(self.lda.max(1)).take(rows).enumerate() {
-            let src = &self.x[(r0 + r) * self.ldx..][..k];
+        // u64 storage keeps the buffer aligned for the i16 view.
+        let mut store = vec![0u64; (rows_p * self.lda).div_ceil(8)];
+        let a: &mut [u8] = &mut bytemuck::cast_slice_mut(&mut store)[..rows_p * self.lda];
+        if k > 0 {
+            let rows_x = self.x[r0 * self.ldx..].chunks(self.ldx).take(rows);
             match self.q.act {
                 ActLayout::I8 => {
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d = s as u8;
+                    for (dst, src) in a.chunks_exact_mut(self.lda).zip(rows_x) {
+                        for (d, &s) in dst.iter_mut().zip(&src[..k]) {
+                            *d = s as u8;
+                        }
                     }
                 }
                 ActLayout::U8Shifted => {
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d = (s as u8) ^ 0x80;
+                    for (dst, src) in a.chunks_exact_mut(self.lda).zip(rows_x) {
+                        for (d, &s) in dst.iter_mut().zip(&src[..k]) {
+                            *d = (s as u8) ^ 0x80;
+                        }
                     }
                 }
                 ActLayout::I16 => {
-                    for (d, &s) in dst.chunks_exact_mut(2).zip(src) {
-                        d.copy_from_slice(&(s as i16).to_le_bytes());
+                    let a16: &mut [i16] = bytemuck::cast_slice_mut(a);
+                    for (dst, src) in a16.chunks_exact_mut(w.kp).zip(rows_x) {
+                        for (d, &s) in dst.iter_mut().zip(&src[..k]) {
+                            *d = s as i16;
+                        }
                     }
                 }
             }
-            // K padding pairs with zero weights, so any value works there; zero keeps it obvious.
         }
+        // K padding pairs with zero weights, so any value works there; zero keeps it obvious.
         let panel_bytes = nr * w.kp * w.w_bytes;
         let size = std::mem::size_of::<T>();
-        for p in 0..n.div_ceil(nr) {
-            let c0 = p * nr;
-            for ir in (0..rows).step_by(mr) {
+        // Each MR-row panel of A runs against every W panel in turn, so a tile's output rows are written
+        // left to right (streams the hardware prefetcher follows) while the A panel stays in L1.
+        for ir in (0..rows).step_by(mr) {
+            for p in 0..n.div_ceil(nr) {
+                let c0 = p * nr;
                 let off = ir * self.ldy + c0;
                 let tile = Tile {
                     rows: mr.min(rows - ir),
