@@ -73,7 +73,7 @@ pub fn qs8(ks: &KernelSet, f32_ks: &KernelSet, s: &Shape, timing: &Timing) -> Re
         let acc = (0..k).fold(bias[j], |acc, l| {
             acc.wrapping_add((x[i * k + l] as i32 - ZP_X as i32) * w[j * k + l] as i32)
         });
-        let (got32, got8, want8) = (y32[i * n + j], y8[i * n + j], rq.apply(acc, j));
+        let (got32, got8, want8) = (y32[i * n + j], y8[i * n + j], rq.apply(acc, j)?);
         if got32 != acc || got8 != want8 {
             return Err(format!(
                 "{}: wrong result at Y[{i},{j}] of {m}x{k}x{n}: int32 {got32} (expected {acc}), \
