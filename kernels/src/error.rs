@@ -14,6 +14,13 @@ pub enum Error {
     /// Dimensions that must agree do not.
     #[error("{op}: {what}")]
     BadShape { op: &'static str, what: String },
+    /// A buffer the dimensions call for cannot be allocated.
+    #[error("{op}: cannot allocate {what} of {len} elements")]
+    OutOfMemory {
+        op: &'static str,
+        what: &'static str,
+        len: usize,
+    },
     /// `INKLING_ISA` named an ISA that does not exist.
     #[error("INKLING_ISA={0:?} is not one of scalar, avx2, avx512vnni, neon, neon-dotprod")]
     UnknownIsa(String),
@@ -54,4 +61,19 @@ pub(crate) fn span(rows: usize, cols: usize, ld: usize) -> usize {
     } else {
         (rows - 1) * ld + cols
     }
+}
+
+/// `len` copies of `value`, or [`Error::OutOfMemory`] instead of an abort when the dimensions ask for
+/// more memory than there is.
+pub(crate) fn try_vec<T: Clone>(
+    op: &'static str,
+    what: &'static str,
+    len: usize,
+    value: T,
+) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| Error::OutOfMemory { op, what, len })?;
+    v.resize(len, value);
+    Ok(v)
 }

@@ -7,7 +7,7 @@
 //! so the convolution is the GEMM `out[Cout, OH·OW] = W[Cout, Cin·kh·kw] · cols[Cin·kh·kw, OH·OW]`,
 //! and the input gradient is `col2im(Wᵀ · dout)`.
 
-use super::{check_exact, Conv2dGeometry};
+use super::{check_exact, mul, Conv2dGeometry};
 use crate::error::Result;
 
 /// For tap offset `off = kx·dw`: the output columns `[lo, hi)` whose input column
@@ -30,12 +30,18 @@ fn input_row(g: &Conv2dGeometry, oy: usize, ky: usize) -> Option<usize> {
         .filter(|&iy| iy < g.height)
 }
 
-/// Checks the geometry and both lengths; returns (oh, ow).
-fn check(op: &'static str, g: &Conv2dGeometry, x: usize, cols: usize) -> Result<(usize, usize)> {
+/// Checks the geometry and both lengths; returns (ow, H·W, OH·OW), whose products are checked too
+/// (with zero channels the lengths alone would not bound them).
+fn check(
+    op: &'static str,
+    g: &Conv2dGeometry,
+    x: usize,
+    cols: usize,
+) -> Result<(usize, usize, usize)> {
     let (oh, ow) = g.out_size()?;
     check_exact(op, "x", g.input_len()?, x)?;
     check_exact(op, "cols", g.col_len()?, cols)?;
-    Ok((oh, ow))
+    Ok((ow, mul(&[g.height, g.width])?, mul(&[oh, ow])?))
 }
 
 /// Unfolds one image `x[C, H, W]` into `cols[C·kh·kw, OH·OW]` (layout in the module doc); padding
@@ -44,9 +50,8 @@ fn check(op: &'static str, g: &Conv2dGeometry, x: usize, cols: usize) -> Result<
 /// Errors when the geometry is invalid (see [`super::conv_out_size`]) or a length is not exactly
 /// what the geometry needs.
 pub fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) -> Result<()> {
-    let (oh, ow) = check("im2col", g, x.len(), cols.len())?;
+    let (ow, hw, ohw) = check("im2col", g, x.len(), cols.len())?;
     let (kh, kw) = g.kernel;
-    let (hw, ohw) = (g.height * g.width, oh * ow);
     if ohw == 0 {
         return Ok(());
     }
@@ -89,9 +94,8 @@ pub fn im2col(g: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) -> Result<()> {
 /// The adjoint of [`im2col`] (⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩); padding entries are dropped. Errors
 /// as [`im2col`] does.
 pub fn col2im(g: &Conv2dGeometry, cols: &[f32], x: &mut [f32]) -> Result<()> {
-    let (oh, ow) = check("col2im", g, x.len(), cols.len())?;
+    let (ow, hw, ohw) = check("col2im", g, x.len(), cols.len())?;
     let (kh, kw) = g.kernel;
-    let (hw, ohw) = (g.height * g.width, oh * ow);
     if ohw == 0 {
         return Ok(());
     }

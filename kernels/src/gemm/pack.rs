@@ -78,9 +78,21 @@ pub(crate) fn pack_b(
         return;
     }
     let panels = cols.len().div_ceil(nr);
+    let done = if trans {
+        0
+    } else {
+        let full = cols.len() / nr;
+        match nr {
+            8 => panels_by_line::<8>(b, ldb, cols.start, full, &ks, out),
+            12 => panels_by_line::<12>(b, ldb, cols.start, full, &ks, out),
+            16 => panels_by_line::<16>(b, ldb, cols.start, full, &ks, out),
+            _ => 0,
+        }
+    };
     for (q, panel) in out[..panels * nr * kc]
         .chunks_exact_mut(nr * kc)
         .enumerate()
+        .skip(done)
     {
         let c0 = cols.start + q * nr;
         let nr_eff = nr.min(cols.end - c0);
@@ -111,6 +123,32 @@ pub(crate) fn pack_b(
             }
         }
     }
+}
+
+/// Packs `count` full panels of `W` lines each, starting at line `l0`, when element `p` of line `l`
+/// is `x[p·ld + l]` (B untransposed): one source row at a time, so B streams in order, once. Panel by
+/// panel instead, each K step starts a new cache line `ld` floats on (10 % slower on the 3200×576 B
+/// of a ViT weight gradient, Zen 4). A transposed A block is short and stays in L2, and its
+/// many write streams made this order slower there. Returns `count`.
+fn panels_by_line<const W: usize>(
+    x: &[f32],
+    ld: usize,
+    l0: usize,
+    count: usize,
+    ks: &Range<usize>,
+    out: &mut [f32],
+) -> usize {
+    let kc = ks.len();
+    let out = &mut out[..count * W * kc];
+    for p in 0..kc {
+        let at = (ks.start + p) * ld + l0;
+        let src = &x[at..at + count * W];
+        for (q, s) in src.chunks_exact(W).enumerate() {
+            let d = q * W * kc + p * W;
+            out[d..d + W].copy_from_slice(s);
+        }
+    }
+    count
 }
 
 /// Packs one full panel of `W` lines (rows of op(A) or columns of op(B)) for the K range `ks`, with
