@@ -219,7 +219,8 @@ fn check_ld(op: &'static str, name: &str, ld: usize, cols: usize) -> Result<()> 
 
 /// Packs int8 weights `w[N, K]` (row-major, leading dimension `ldw`, values in [−127, 127]) for `ks`.
 ///
-/// Errors on short slices, `ldw < k`, or a weight of −128 (the AVX2 and NEON schemes rely on |w| ≤ 127).
+/// Errors on short slices, `ldw < k`, a weight of −128 (the AVX2 and NEON schemes rely on |w| ≤ 127),
+/// or when the packed copy cannot be allocated.
 pub fn pack_qs8_weights(
     ks: &KernelSet,
     w: &[i8],
@@ -247,8 +248,8 @@ pub fn pack_qs8_weights(
         nr,
         kr,
         w_bytes: q.w_bytes,
-        data: vec![0u8; bytes],
-        colsum: vec![0i32; np],
+        data: crate::error::try_vec(OP, "packed weights", bytes, 0u8)?,
+        colsum: crate::error::try_vec(OP, "column sums", np, 0i32)?,
     };
     for c in 0..n {
         let row = &w[c * ldw..c * ldw + k];
