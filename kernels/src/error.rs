@@ -55,12 +55,46 @@ pub(crate) fn check_len(
 }
 
 /// Elements a row-major `rows × cols` matrix with leading dimension `ld` spans (0 when empty).
-pub(crate) fn span(rows: usize, cols: usize, ld: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * ld + cols
+///
+/// Errors when `ld < cols` (rows would overlap) or the span overflows `usize`.
+pub(crate) fn span(
+    op: &'static str,
+    what: &str,
+    rows: usize,
+    cols: usize,
+    ld: usize,
+) -> Result<usize> {
+    if ld < cols {
+        return Err(Error::BadShape {
+            op,
+            what: format!(
+                "leading dimension of {what} ({ld}) is smaller than its row length ({cols})"
+            ),
+        });
     }
+    if rows == 0 || cols == 0 {
+        return Ok(0);
+    }
+    (rows - 1)
+        .checked_mul(ld)
+        .and_then(|v| v.checked_add(cols))
+        .ok_or_else(|| Error::BadShape {
+            op,
+            what: format!("{what} of {rows}×{cols} with leading dimension {ld} overflows usize"),
+        })
+}
+
+/// Checks that a slice of `len` elements holds the `rows × cols` matrix `what` with leading
+/// dimension `ld`; returns the span.
+pub(crate) fn check_matrix(
+    op: &'static str,
+    what: &'static str,
+    (rows, cols, ld): (usize, usize, usize),
+    len: usize,
+) -> Result<usize> {
+    let need = span(op, what, rows, cols, ld)?;
+    check_len(op, what, need, len)?;
+    Ok(need)
 }
 
 /// `len` copies of `value`, or [`Error::OutOfMemory`] instead of an abort when the dimensions ask for

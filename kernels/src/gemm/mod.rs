@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::error::{check_len, span, Error, Result};
+use crate::error::{check_len, check_matrix, span, Result};
 use crate::isa::Isa;
 use crate::KernelSet;
 
@@ -294,28 +294,6 @@ fn round_down(x: usize, to: usize) -> usize {
     (x / to).max(1) * to
 }
 
-fn bad(what: String) -> Error {
-    Error::BadShape { op: "sgemm", what }
-}
-
-/// Elements spanned by a `rows × cols` row-major matrix with leading dimension `ld`; checks `ld`.
-fn checked_span(what: &str, rows: usize, cols: usize, ld: usize) -> Result<usize> {
-    if ld < cols {
-        return Err(bad(format!(
-            "leading dimension of {what} ({ld}) is smaller than its row length ({cols})"
-        )));
-    }
-    rows.saturating_sub(1)
-        .checked_mul(ld)
-        .and_then(|x| x.checked_add(cols))
-        .ok_or_else(|| {
-            bad(format!(
-                "{what} of {rows}×{cols} with ld {ld} overflows usize"
-            ))
-        })?;
-    Ok(span(rows, cols, ld))
-}
-
 /// Below this many flops (2·m·n·k) one thread is faster than waking others.
 #[cfg(not(test))]
 const PAR_MIN_FLOPS: u128 = 8 << 20;
@@ -337,9 +315,9 @@ pub(crate) fn sgemm_with(
 ) -> Result<()> {
     let (ar, ac) = if p.trans_a { (p.k, p.m) } else { (p.m, p.k) };
     let (br, bc) = if p.trans_b { (p.n, p.k) } else { (p.k, p.n) };
-    check_len("sgemm", "A", checked_span("A", ar, ac, p.lda)?, a.len())?;
-    check_len("sgemm", "B", checked_span("B", br, bc, p.ldb)?, b.len())?;
-    let c_span = checked_span("C", p.m, p.n, p.ldc)?;
+    check_matrix("sgemm", "A", (ar, ac, p.lda), a.len())?;
+    check_matrix("sgemm", "B", (br, bc, p.ldb), b.len())?;
+    let c_span = span("sgemm", "C", p.m, p.n, p.ldc)?;
     check_len("sgemm", "C", c_span, c.len())?;
     if let Some(bias) = epi.bias {
         check_len("sgemm", "bias", p.n, bias.len())?;

@@ -122,15 +122,15 @@ fn check(ks: &KernelSet, cs: Case, blk: &Blocking, rng: &mut StdRng) {
     let (ar, ac) = if cs.ta { (k, m) } else { (m, k) };
     let (br, bc) = if cs.tb { (n, k) } else { (k, n) };
     let (lda, ldb, ldc) = (ac + cs.pad, bc + cs.pad, n + cs.pad);
-    let a = Buf::new(rng, span(ar, ac, lda), cs.unaligned);
-    let b = Buf::new(rng, span(br, bc, ldb), cs.unaligned);
-    let mut c = Buf::new(rng, span(m, n, ldc), cs.unaligned);
+    let a = Buf::new(rng, span("test", "M", ar, ac, lda).unwrap(), cs.unaligned);
+    let b = Buf::new(rng, span("test", "M", br, bc, ldb).unwrap(), cs.unaligned);
+    let mut c = Buf::new(rng, span("test", "M", m, n, ldc).unwrap(), cs.unaligned);
     if cs.beta == 0.0 {
         c.s_mut().fill(f32::NAN);
     }
     let c0 = c.s().to_vec();
     let bias = Buf::new(rng, n, cs.unaligned);
-    let res = Buf::new(rng, span(m, n, ldc), cs.unaligned);
+    let res = Buf::new(rng, span("test", "M", m, n, ldc).unwrap(), cs.unaligned);
     let p = GemmParams {
         m,
         n,

@@ -6,9 +6,9 @@
 //! fly and using the int8 kernels would be faster on VNNI but adds a per-row activation rounding error
 //! that callers of a "weight-only" GEMM do not expect.
 
+use super::bad;
 use super::int4::{int4_bytes, nibble};
-use super::{bad, checked_span};
-use crate::error::{check_len, Result};
+use crate::error::{check_len, check_matrix, Result};
 use crate::gemm::{sgemm, Epilogue, GemmParams};
 use crate::KernelSet;
 
@@ -130,8 +130,8 @@ pub fn f32_qc4w_gemm(
     if ldx < k || ldy < n {
         return Err(bad(OP, format!("ldx {ldx} < K {k} or ldy {ldy} < N {n}")));
     }
-    check_len(OP, "X", checked_span(OP, m, k, ldx)?, x.len())?;
-    check_len(OP, "Y", checked_span(OP, m, n, ldy)?, y.len())?;
+    check_matrix(OP, "X", (m, k, ldx), x.len())?;
+    check_matrix(OP, "Y", (m, n, ldy), y.len())?;
     if let Some(b) = bias {
         if b.len() != n {
             return Err(bad(

@@ -189,32 +189,8 @@ fn round_up(op: &'static str, v: usize, m: usize) -> Result<usize> {
         })
 }
 
-/// Elements a `rows × cols` row-major matrix with leading dimension `ld` spans, checked.
-fn checked_span(op: &'static str, rows: usize, cols: usize, ld: usize) -> Result<usize> {
-    if rows == 0 || cols == 0 {
-        return Ok(0);
-    }
-    (rows - 1)
-        .checked_mul(ld)
-        .and_then(|v| v.checked_add(cols))
-        .ok_or_else(|| Error::BadShape {
-            op,
-            what: format!("{rows}×{cols} with leading dimension {ld} overflows"),
-        })
-}
-
 fn bad(op: &'static str, what: String) -> Error {
     Error::BadShape { op, what }
-}
-
-fn check_ld(op: &'static str, name: &str, ld: usize, cols: usize) -> Result<()> {
-    if ld < cols {
-        return Err(bad(
-            op,
-            format!("{name} = {ld} is less than the row length {cols}"),
-        ));
-    }
-    Ok(())
 }
 
 /// Packs int8 weights `w[N, K]` (row-major, leading dimension `ldw`, values in [−127, 127]) for `ks`.
@@ -229,9 +205,7 @@ pub fn pack_qs8_weights(
     ldw: usize,
 ) -> Result<Qs8Weights> {
     const OP: &str = "pack_qs8_weights";
-    check_ld(OP, "ldw", ldw, k)?;
-    let need = checked_span(OP, n, k, ldw)?;
-    crate::error::check_len(OP, "W", need, w.len())?;
+    crate::error::check_matrix(OP, "W", (n, k, ldw), w.len())?;
     let q = &ks.qgemm;
     let (_, nr, kr) = q.tile;
     let np = round_up(OP, n, nr)?;
@@ -251,7 +225,8 @@ pub fn pack_qs8_weights(
         data: crate::error::try_vec(OP, "packed weights", bytes, 0u8)?,
         colsum: crate::error::try_vec(OP, "column sums", np, 0i32)?,
     };
-    for c in 0..n {
+    // With k = 0 the weights may be empty whatever n is: there is nothing to pack.
+    for c in (0..n).filter(|_| k > 0) {
         let row = &w[c * ldw..c * ldw + k];
         let mut sum = 0i32;
         for (kk, &v) in row.iter().enumerate() {
@@ -439,10 +414,8 @@ fn run<T: Copy + Send>(
         ));
     }
     let (n, k) = (w.n, w.k);
-    check_ld(op, "ldx", ldx, k)?;
-    check_ld(op, "ldy", ldy, n)?;
-    crate::error::check_len(op, "X", checked_span(op, m, k, ldx)?, x.len())?;
-    let ny = checked_span(op, m, n, ldy)?;
+    crate::error::check_matrix(op, "X", (m, k, ldx), x.len())?;
+    let ny = crate::error::span(op, "Y", m, n, ldy)?;
     crate::error::check_len(op, "Y", ny, y.len())?;
     if let Some(b) = bias {
         if b.len() != n {
