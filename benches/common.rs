@@ -16,76 +16,12 @@ pub fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
         .measurement_time(Duration::from_secs(3));
 }
 
-/// ViT-Tiny, batch 64 of 28×28 images with patch 4: 64 × (49 patches + CLS) tokens.
-pub const VIT_TOKENS: usize = 64 * 50;
-
-/// One GEMM shape `C[m,n] = op(A)·op(B)`.
-#[derive(Clone, Debug)]
-pub struct Shape {
-    pub name: String,
-    pub m: usize,
-    pub k: usize,
-    pub n: usize,
-    pub trans_a: bool,
-    pub trans_b: bool,
-}
-
-impl Shape {
-    fn new(name: impl Into<String>, m: usize, k: usize, n: usize) -> Shape {
-        Shape {
-            name: name.into(),
-            m,
-            k,
-            n,
-            trans_a: false,
-            trans_b: false,
-        }
-    }
-
-    /// Contiguous parameters (α = 1, β = 0).
-    pub fn params(&self) -> GemmParams {
-        let mut p = GemmParams::new(self.m, self.n, self.k);
-        if self.trans_a {
-            p = p.trans_a();
-        }
-        if self.trans_b {
-            p = p.trans_b();
-        }
-        p
-    }
-
-    /// 2·m·n·k, so criterion reports FLOP/s (ops/s for integer kernels).
-    pub fn ops(&self) -> u64 {
-        2 * (self.m * self.k * self.n) as u64
-    }
-}
-
-/// The four ViT-Tiny linears at batch 64 (forward).
-pub fn vit() -> Vec<Shape> {
-    [
-        ("vit_qkv", 192, 576),
-        ("vit_proj", 192, 192),
-        ("vit_mlp_up", 192, 768),
-        ("vit_mlp_down", 768, 192),
-    ]
-    .into_iter()
-    .map(|(name, k, n)| Shape::new(name, VIT_TOKENS, k, n))
-    .collect()
-}
-
-/// ViT forward shapes, each followed by its backward GEMMs `dW = Xᵀ·dY` and `dX = dY·Wᵀ`, then
-/// squares 128..1024.
-pub fn f32_shapes() -> Vec<Shape> {
-    let mut v = Vec::new();
-    for s in vit() {
-        let mut dw = Shape::new(format!("{}.dW", s.name), s.k, s.m, s.n);
-        dw.trans_a = true;
-        let mut dx = Shape::new(format!("{}.dX", s.name), s.m, s.n, s.k);
-        dx.trans_b = true;
-        v.extend([s, dw, dx]);
-    }
-    v.extend([128, 256, 512, 1024].map(|s| Shape::new(format!("sq{s}"), s, s, s)));
-    v
+/// The four ViT-Tiny linears (forward).
+pub fn vit() -> Vec<crate::shapes::Shape> {
+    crate::shapes::forward()
+        .into_iter()
+        .filter(|s| s.name.starts_with("vit_"))
+        .collect()
 }
 
 /// `len` values uniform in [-1, 1) from a seeded generator.

@@ -18,7 +18,7 @@ fn f32_int4(c: &mut Criterion) {
     configure(&mut g);
     for s in vit() {
         let (m, k, n) = (s.m, s.k, s.n);
-        g.throughput(Throughput::Elements(s.ops()));
+        g.throughput(Throughput::Elements(s.ops() as u64));
         let x = f32s(m * k, 1);
         let mut packed = vec![0u8; int4_bytes(n * k)];
         pack_int4(&i8s(n * k, -8, 7, 2), &mut packed).unwrap();

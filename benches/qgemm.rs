@@ -48,7 +48,7 @@ fn qs8(c: &mut Criterion) {
         configure(&mut g);
         for s in vit() {
             let (m, k, n) = (s.m, s.k, s.n);
-            g.throughput(Throughput::Elements(s.ops()));
+            g.throughput(Throughput::Elements(s.ops() as u64));
             let x = i8s(m * k, i8::MIN, i8::MAX, 1);
             let w = i8s(n * k, -127, 127, 2);
             let bias: Vec<i32> = i8s(n, -100, 100, 3)

@@ -1,11 +1,13 @@
 //! The reference SGEMMs measured beside ours: the `gemm` and `matrixmultiply` crates.
 //!
 //! Both have raw-pointer APIs; these wrappers take the same [`GemmParams`] layouts as our `sgemm`,
-//! check every slice length first, and compute `C = op(A)·op(B)` (α = 1, β = 0).
+//! check every slice length first, and compute `C = op(A)·op(B)` (α = 1, β = 0). The criterion
+//! benches include this file too (`benches/main.rs`), so it depends on nothing else in the CLI.
 
 use inkling::kernels::gemm::GemmParams;
 
-use super::Result;
+/// A reference call that was refused, with the reason.
+type Result<T> = std::result::Result<T, String>;
 
 /// Elements a `rows × cols` row-major matrix with leading dimension `ld` spans.
 fn span(rows: usize, cols: usize, ld: usize) -> usize {
@@ -27,7 +29,7 @@ fn strides(p: &GemmParams, a: &[f32], b: &[f32], c: &[f32]) -> Result<[isize; 6]
         && b.len() >= span(br, bc, p.ldb)
         && c.len() >= span(p.m, p.n, p.ldc);
     if !ok {
-        return Err(format!("reference sgemm: operands do not fit {p:?}").into());
+        return Err(format!("reference sgemm: operands do not fit {p:?}"));
     }
     let (lda, ldb, ldc) = (p.lda as isize, p.ldb as isize, p.ldc as isize);
     let (rsa, csa) = if p.trans_a { (1, lda) } else { (lda, 1) };

@@ -57,8 +57,8 @@ pub fn with_references(
         s.ops(),
         &mut [
             &mut || Ok(sgemm(ks, &p, &a, &b, &mut c0, &epi)?),
-            &mut || anchors::gemm(&p, &a, &b, &mut c1, threads),
-            &mut || anchors::matrixmultiply(&p, &a, &b, &mut c2),
+            &mut || Ok(anchors::gemm(&p, &a, &b, &mut c1, threads)?),
+            &mut || Ok(anchors::matrixmultiply(&p, &a, &b, &mut c2)?),
         ],
     )?;
     Ok(F32Rates {

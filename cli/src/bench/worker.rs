@@ -168,3 +168,18 @@ pub fn run(ks: &KernelSet, nthreads: usize, timing: &Timing, filter: Option<&str
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shapes::{backward, f32_all, forward};
+
+    #[test]
+    fn backward_shapes_have_the_gradients_dimensions() {
+        let qkv = forward().into_iter().find(|s| s.name == "vit_qkv").unwrap();
+        let [dw, dx] = backward(&qkv);
+        // dW is K×N summed over the 3200 tokens; dX is M×K summed over N.
+        assert_eq!((dw.m, dw.k, dw.n, dw.op()), (192, 3200, 576, "tn"));
+        assert_eq!((dx.m, dx.k, dx.n, dx.op()), (3200, 576, 192, "nt"));
+        assert_eq!(f32_all().len(), 4 + 4 * 3);
+    }
+}
