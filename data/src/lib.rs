@@ -1,3 +1,13 @@
-//! Quick, Draw! formats, the stroke rasterizer, synthetic doodles and the batch loader (see DESIGN.md, Data).
+//! Quick, Draw! data for Inkling: the published formats, the stroke rasterizer, the built-in synthetic
+//! doodles and the dataset pipeline (see DESIGN.md, Data).
 //!
-//! Filled by the data issue.
+//! Every reader takes untrusted bytes: offsets and lengths are checked before use, and a bad file is
+//! an [`Error`] naming the file, where in it, and what is wrong — never a panic and never silently
+//! fewer samples.
+
+mod error;
+pub mod formats;
+mod types;
+
+pub use error::{Error, Result};
+pub use types::{Bitmap, Drawing, Stroke, IMAGE_PIXELS, IMAGE_SIDE};

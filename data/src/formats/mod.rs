@@ -1,0 +1,1 @@
+//! Readers and writers for the Quick, Draw! file formats, one module per format.
