@@ -7,7 +7,10 @@
 
 mod error;
 pub mod formats;
+pub mod pipeline;
+pub mod raster;
+pub mod synth;
 mod types;
 
 pub use error::{Error, Result};
-pub use types::{Bitmap, Drawing, Stroke, IMAGE_PIXELS, IMAGE_SIDE};
+pub use types::{Bitmap, BitmapSource, Drawing, Stroke, IMAGE_PIXELS, IMAGE_SIDE};

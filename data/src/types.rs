@@ -1,4 +1,6 @@
-//! The two shapes a doodle takes: vector strokes and a 28×28 bitmap.
+//! The two shapes a doodle takes (vector strokes and a 28×28 bitmap) and the source trait.
+
+use crate::error::Result;
 
 /// Side of a Quick, Draw! bitmap.
 pub const IMAGE_SIDE: usize = 28;
@@ -34,4 +36,22 @@ pub struct Drawing {
     pub key_id: u64,
     /// The strokes.
     pub strokes: Vec<Stroke>,
+}
+
+/// A labelled collection of 28×28 bitmaps, readable by index from any thread (memory-mapped files,
+/// in-memory sets and the synthetic generator all implement it, so the pipeline needs no copies).
+pub trait BitmapSource: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// Whether there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Class names; labels index into this.
+    fn class_names(&self) -> &[String];
+    /// Label of sample `i` (< `class_names().len()`), without reading its pixels.
+    fn label(&self, i: usize) -> Result<u32>;
+    /// Copies sample `i` into `out` and returns its label; errors when `i` is out of range or the
+    /// underlying file turns out to be bad.
+    fn read(&self, i: usize, out: &mut Bitmap) -> Result<u32>;
 }

@@ -1,1 +1,5 @@
 //! Readers and writers for the Quick, Draw! file formats, one module per format.
+
+pub mod bin;
+pub mod ndjson;
+pub mod npy;
