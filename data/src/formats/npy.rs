@@ -90,9 +90,14 @@ impl NpyBitmaps {
         if i >= self.header.rows {
             return None;
         }
-        // In range by the check above and the data length validated at open.
-        let start = self.header.data_offset + i * IMAGE_PIXELS;
-        self.map.get(start..start + IMAGE_PIXELS)?.try_into().ok()
+        // Cannot overflow given the data length validated at open; checked anyway, it costs nothing.
+        let start = i
+            .checked_mul(IMAGE_PIXELS)?
+            .checked_add(self.header.data_offset)?;
+        self.map
+            .get(start..start.checked_add(IMAGE_PIXELS)?)?
+            .try_into()
+            .ok()
     }
 
     /// All pixel data, `len() × 784` bytes, row-major.
