@@ -1,6 +1,6 @@
 //! Google's binary `.bin` stroke format (the `binary/` folder, one file per class), streamed record by
 //! record. A record, little-endian: key_id u64, countrycode 2 ASCII bytes, recognized u8, timestamp
-//! u32, n_strokes u16, then per stroke n_points u16, x[n_points] u8, y[n_points] u8.
+//! u32, n_strokes u16, then per stroke n_points u16, `x[n_points]` u8, `y[n_points]` u8.
 
 #[cfg(test)]
 #[path = "bin_tests.rs"]
