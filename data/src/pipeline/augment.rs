@@ -138,17 +138,7 @@ impl Augment {
             }
         }
         if stroke != 0.0 {
-            let grow = stroke > 0.0;
-            let t = stroke.abs();
-            let base = warped;
-            for y in 0..IMAGE_SIDE {
-                for x in 0..IMAGE_SIDE {
-                    let m = extremum(&base, x, y, grow);
-                    if let Some(o) = warped.get_mut(y * IMAGE_SIDE + x) {
-                        *o += (m - *o) * t;
-                    }
-                }
-            }
+            jitter_stroke(&mut warped, stroke);
         }
         for (o, &v) in out.iter_mut().zip(warped.iter()) {
             *o = (v + 0.5).clamp(0.0, 255.0) as u8;
@@ -175,20 +165,58 @@ fn bilinear(img: &Bitmap, sx: f32, sy: f32) -> f32 {
     let y0 = sy.floor();
     let (fx, fy) = (sx - x0, sy - y0);
     let (x0, y0) = (x0 as i64, y0 as i64);
-    let top = pixel(img, x0, y0) * (1.0 - fx) + pixel(img, x0 + 1, y0) * fx;
-    let bottom = pixel(img, x0, y0 + 1) * (1.0 - fx) + pixel(img, x0 + 1, y0 + 1) * fx;
-    top * (1.0 - fy) + bottom * fy
+    let last = IMAGE_SIDE as i64 - 1;
+    let (a, b, c, d) = if (0..last).contains(&x0) && (0..last).contains(&y0) {
+        // All four taps inside: the common case, read them directly.
+        let i = y0 as usize * IMAGE_SIDE + x0 as usize;
+        let at = |k: usize| img.get(k).map_or(0.0, |&v| f32::from(v));
+        (at(i), at(i + 1), at(i + IMAGE_SIDE), at(i + IMAGE_SIDE + 1))
+    } else {
+        (
+            pixel(img, x0, y0),
+            pixel(img, x0 + 1, y0),
+            pixel(img, x0, y0 + 1),
+            pixel(img, x0 + 1, y0 + 1),
+        )
+    };
+    let top = a + (b - a) * fx;
+    let bottom = c + (d - c) * fx;
+    top + (bottom - top) * fy
 }
 
-/// Max (`grow`) or min of the in-bounds 3×3 neighbourhood of (x, y).
-fn extremum(img: &[f32; IMAGE_PIXELS], x: usize, y: usize, grow: bool) -> f32 {
-    let mut m = if grow { f32::MIN } else { f32::MAX };
-    for ny in y.saturating_sub(1)..=(y + 1).min(IMAGE_SIDE - 1) {
-        for nx in x.saturating_sub(1)..=(x + 1).min(IMAGE_SIDE - 1) {
-            if let Some(&v) = img.get(ny * IMAGE_SIDE + nx) {
-                m = if grow { m.max(v) } else { m.min(v) };
+/// Side of the image padded by one pixel on each side.
+const PADDED: usize = IMAGE_SIDE + 2;
+
+/// Stroke-width jitter: blends each pixel towards the max (`amount > 0`, thicker strokes) or the min
+/// (`amount < 0`, thinner) of its in-bounds 3×3 neighbourhood, by `|amount|`.
+fn jitter_stroke(img: &mut [f32; IMAGE_PIXELS], amount: f32) {
+    let grow = amount > 0.0;
+    let t = amount.abs();
+    // Pad with the neutral element so border pixels only see in-bounds neighbours.
+    let neutral = if grow { f32::MIN } else { f32::MAX };
+    let mut padded = [neutral; PADDED * PADDED];
+    for (dst, src) in padded
+        .chunks_exact_mut(PADDED)
+        .skip(1)
+        .zip(img.chunks_exact(IMAGE_SIDE))
+    {
+        if let Some(inner) = dst.get_mut(1..=IMAGE_SIDE) {
+            inner.copy_from_slice(src);
+        }
+    }
+    let pick = |a: f32, b: f32| if grow { a.max(b) } else { a.min(b) };
+    for y in 0..IMAGE_SIDE {
+        // Vertical extremum of padded rows y..y+3, then horizontal over three columns.
+        let mut column = [neutral; PADDED];
+        for (x, c) in column.iter_mut().enumerate() {
+            let v = |r: usize| padded.get(r * PADDED + x).copied().unwrap_or(neutral);
+            *c = pick(pick(v(y), v(y + 1)), v(y + 2));
+        }
+        if let Some(out_row) = img.get_mut(y * IMAGE_SIDE..(y + 1) * IMAGE_SIDE) {
+            for (o, w) in out_row.iter_mut().zip(column.windows(3)) {
+                let m = w.iter().copied().fold(neutral, pick);
+                *o += (m - *o) * t;
             }
         }
     }
-    m
 }

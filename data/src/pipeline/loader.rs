@@ -2,7 +2,7 @@
 //! the consumer, at most `prefetch` of them queued.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -30,7 +30,8 @@ pub struct Augmentation {
 pub struct LoaderConfig {
     /// Samples per batch (≥ 1).
     pub batch_size: usize,
-    /// Batches built ahead and queued (0: each batch is handed over as soon as it is built).
+    /// Batches built ahead and queued (0: each batch is handed over as soon as it is built). Memory:
+    /// at most `prefetch` queued + 1 being built + 2 recycled buffers + what the consumer holds.
     pub prefetch: usize,
     /// Reorder the samples each epoch (keyed by seed and epoch).
     pub shuffle: bool,
@@ -144,6 +145,7 @@ impl Loader {
     /// producer (after the batch it is building) and joins it.
     pub fn epoch(&self, epoch: usize) -> Result<Epoch> {
         let (tx, rx) = sync_channel(self.prefetch);
+        let (recycle_tx, recycle_rx) = sync_channel::<Vec<f32>>(RECYCLED);
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::clone(&self.shared);
         let pool = self.pool.clone();
@@ -164,7 +166,8 @@ impl Loader {
                 if stop_flag.load(Ordering::Relaxed) {
                     return;
                 }
-                let batch = shared.build(chunk, epoch, strength);
+                let buffer = recycle_rx.try_recv().unwrap_or_default();
+                let batch = shared.build(buffer, chunk, epoch, strength);
                 let failed = batch.is_err();
                 if tx.send(batch).is_err() || failed {
                     return;
@@ -180,6 +183,7 @@ impl Loader {
             .map_err(|e| Error::Invalid(format!("cannot start the loader thread: {e}")))?;
         Ok(Epoch {
             rx: Some(rx),
+            recycle: recycle_tx,
             stop,
             handle: Some(handle),
             expected,
@@ -192,11 +196,21 @@ impl Loader {
 impl Shared {
     /// Reads, augments and preprocesses the samples `chunk` in parallel; the first failing sample
     /// (in batch order, so the error is deterministic too) fails the batch.
-    fn build(&self, chunk: &[usize], epoch: usize, strength: f32) -> Result<Batch> {
+    fn build(
+        &self,
+        mut images: Vec<f32>,
+        chunk: &[usize],
+        epoch: usize,
+        strength: f32,
+    ) -> Result<Batch> {
         let per_image = self.pre.output_len();
         let side = self.pre.settings().size;
         let n = chunk.len();
-        let mut images = vec![0f32; n * per_image];
+        // Every float is overwritten below, so a recycled buffer of the right size is used as is.
+        if images.len() != n * per_image {
+            images.clear();
+            images.resize(n * per_image, 0.0);
+        }
         let mut labels = vec![0u32; n];
         let classes = self.source.class_names().len();
         let augment = self.config.augmentation.as_ref().map(|a| a.augment);
@@ -237,14 +251,27 @@ impl Shared {
     }
 }
 
+/// Image buffers handed back by the consumer and not yet reused, at most.
+const RECYCLED: usize = 2;
+
 /// The batches of one epoch, in order; an error ends the epoch.
 pub struct Epoch {
     rx: Option<Receiver<Result<Batch>>>,
+    recycle: SyncSender<Vec<f32>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
     expected: usize,
     received: usize,
     finished: bool,
+}
+
+impl Epoch {
+    /// Hands a consumed batch's image buffer back for reuse (optional: saves allocating and
+    /// page-faulting a fresh buffer per batch, which dominates at large input sizes). At most
+    /// two buffers wait; extra ones are freed.
+    pub fn recycle(&self, batch: Batch) {
+        let _ = self.recycle.try_send(batch.images);
+    }
 }
 
 impl Iterator for Epoch {

@@ -146,10 +146,19 @@ impl Preprocessor {
         let rows = |r: usize| img.get(r * IMAGE_SIDE..(r + 1) * IMAGE_SIDE).unwrap_or(&[]);
         match self.settings.resize {
             Resize::Nearest => {
-                for (out_row, &sy) in out.chunks_exact_mut(n).zip(&self.nearest) {
+                let mut previous: Option<usize> = None;
+                for (y, &sy) in self.nearest.iter().enumerate() {
+                    // Upscaling repeats source rows: copy the output row already built for it.
+                    if previous == Some(sy) && y > 0 {
+                        out.copy_within((y - 1) * n..y * n, y * n);
+                        continue;
+                    }
+                    previous = Some(sy);
                     let row = rows(sy);
-                    for (o, &sx) in out_row.iter_mut().zip(&self.nearest) {
-                        *o = row.get(sx).copied().unwrap_or(0.0);
+                    if let Some(out_row) = out.get_mut(y * n..(y + 1) * n) {
+                        for (o, &sx) in out_row.iter_mut().zip(&self.nearest) {
+                            *o = row.get(sx).copied().unwrap_or(0.0);
+                        }
                     }
                 }
             }

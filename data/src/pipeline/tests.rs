@@ -378,6 +378,15 @@ fn loader_covers_the_epoch_with_the_right_content() {
             );
         }
     }
+    // Recycled buffers give the same batches.
+    let mut epoch = loader.epoch(0).unwrap();
+    let mut recycled = Vec::new();
+    while let Some(b) = epoch.next() {
+        let b = b.unwrap();
+        recycled.push(b.clone());
+        epoch.recycle(b);
+    }
+    assert_eq!(recycled, batches);
     // Another epoch, another order; drop_last; no shuffle keeps the given order.
     let e1: Vec<usize> = collect(&loader, 1)
         .iter()
@@ -553,4 +562,31 @@ fn dropping_the_loader_mid_epoch_does_not_hang() {
     // Nothing consumed at all.
     let loader = Loader::new(src.clone(), (0..400).collect(), config(4)).unwrap();
     drop(loader.epoch(3).unwrap());
+}
+
+/// Panics reading any sample (a bug in a source must not end an epoch silently short).
+struct Panicking(InMemory);
+
+impl BitmapSource for Panicking {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn class_names(&self) -> &[String] {
+        self.0.class_names()
+    }
+    fn label(&self, i: usize) -> Result<u32> {
+        self.0.label(i)
+    }
+    fn read(&self, _: usize, _: &mut Bitmap) -> Result<u32> {
+        panic!("test source panics on purpose");
+    }
+}
+
+#[test]
+fn a_panicking_source_is_an_error_not_a_short_epoch() {
+    let loader = Loader::new(Arc::new(Panicking(source(&[4]))), vec![0, 1, 2], config(2)).unwrap();
+    let results: Vec<Result<Batch>> = loader.epoch(0).unwrap().collect();
+    assert_eq!(results.len(), 1);
+    let err = results[0].as_ref().unwrap_err().to_string();
+    assert!(err.contains("0 of 2 batches"), "{err}");
 }
