@@ -94,25 +94,29 @@ impl Rasterizer {
             out.fill(0);
             return;
         }
-        let extent = (x1 - x0).max(y1 - y0);
+        // f64: the extent of finite f32 coordinates may overflow f32.
+        let (x0, y0) = (f64::from(x0), f64::from(y0));
+        let (w, h) = (f64::from(x1) - x0, f64::from(y1) - y0);
+        let extent = w.max(h);
         // A single point stays a dot of the line width.
         let scale = if extent > 0.0 { 255.0 / extent } else { 1.0 };
+        let canvas = f64::from(CANVAS);
         // Centre: Google offsets the top-left aligned drawing by (256 - max) / 2.
-        let off_x = (CANVAS - (x1 - x0) * scale) / 2.0;
-        let off_y = (CANVAS - (y1 - y0) * scale) / 2.0;
-        let total_pad = 2.0 * self.config.padding + self.config.line_width;
+        let off_x = (canvas - w * scale) / 2.0;
+        let off_y = (canvas - h * scale) / 2.0;
+        let total_pad = 2.0 * f64::from(self.config.padding) + f64::from(self.config.line_width);
         // Canvas units → subpixels.
-        let to_sub = side as f32 / (CANVAS + total_pad);
+        let to_sub = side as f64 / (canvas + total_pad);
         let half = total_pad / 2.0;
-        let radius = self.config.line_width / 2.0 * to_sub;
+        let radius = (f64::from(self.config.line_width) / 2.0 * to_sub) as f32;
 
         for s in strokes {
             self.pts.clear();
             for (&x, &y) in s.x.iter().zip(&s.y) {
                 if x.is_finite() && y.is_finite() {
-                    let px = ((x - x0) * scale + off_x + half) * to_sub;
-                    let py = ((y - y0) * scale + off_y + half) * to_sub;
-                    self.pts.push((px, py));
+                    let px = ((f64::from(x) - x0) * scale + off_x + half) * to_sub;
+                    let py = ((f64::from(y) - y0) * scale + off_y + half) * to_sub;
+                    self.pts.push((px as f32, py as f32));
                 }
             }
             match self.pts.len() {

@@ -6,7 +6,7 @@
 //! wrong. The writer writes the `simplified` layout, atomically.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -34,6 +34,10 @@ struct Line {
     drawing: Vec<Vec<Vec<f64>>>,
 }
 
+/// Longest line accepted by default: far above any real drawing (the largest `raw` lines are a few
+/// hundred KB), low enough that a corrupt file cannot make the reader buffer gigabytes.
+pub const MAX_LINE_BYTES: u64 = 16 << 20;
+
 /// Streams the drawings of an ndjson file, one `Result<Drawing>` per non-blank line; after the first
 /// error it yields nothing more.
 pub struct NdjsonReader<R = BufReader<File>> {
@@ -43,6 +47,7 @@ pub struct NdjsonReader<R = BufReader<File>> {
     buf: Vec<u8>,
     /// The first blank line seen: allowed only if nothing but blank lines follows it.
     blank_at: Option<usize>,
+    max_line: u64,
     done: bool,
 }
 
@@ -67,14 +72,25 @@ impl<R: BufRead> NdjsonReader<R> {
             line_no: 0,
             buf: Vec::new(),
             blank_at: None,
+            max_line: MAX_LINE_BYTES,
             done: false,
         }
+    }
+
+    /// Sets the longest line accepted (default [`MAX_LINE_BYTES`]); a longer one is an error.
+    pub fn with_max_line_bytes(mut self, max: u64) -> Self {
+        self.max_line = max;
+        self
     }
 
     fn next_line(&mut self) -> Option<Result<Drawing>> {
         loop {
             self.buf.clear();
-            let n = match self.reader.read_until(b'\n', &mut self.buf) {
+            let cap = self.max_line.saturating_add(1);
+            let n = match (&mut self.reader)
+                .take(cap)
+                .read_until(b'\n', &mut self.buf)
+            {
                 Ok(n) => n,
                 Err(e) => return Some(Err(Error::io(&self.path, e))),
             };
@@ -82,6 +98,14 @@ impl<R: BufRead> NdjsonReader<R> {
                 return None;
             }
             self.line_no += 1;
+            let body = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+            if body.len() as u64 > self.max_line {
+                return Some(Err(Error::format(
+                    &self.path,
+                    format!("line {}", self.line_no),
+                    format!("line longer than {} bytes", self.max_line),
+                )));
+            }
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 self.blank_at.get_or_insert(self.line_no);
                 continue;

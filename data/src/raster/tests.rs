@@ -24,6 +24,9 @@ fn empty_and_degenerate_drawings() {
     assert!(draw(&[]).iter().all(|&v| v == 0));
     assert!(draw(&[stroke(&[])]).iter().all(|&v| v == 0));
     assert!(draw(&[stroke(&[(f32::NAN, 1.0)])]).iter().all(|&v| v == 0));
+    // Extreme but finite coordinates (raw files are untrusted) still give a sensible line.
+    let wide = draw(&[stroke(&[(-3e38, 0.0), (3e38, 0.0)])]);
+    assert_eq!(wide, draw(&[stroke(&[(0.0, 0.0), (255.0, 0.0)])]));
     // A single point is a centred dot.
     let dot = draw(&[stroke(&[(7.0, 9.0)])]);
     // The centre (14, 14) is a pixel corner: the four pixels around it share the dot.
@@ -201,6 +204,21 @@ fn raster_sweep() {
     let Some(root) = quickdraw_dir() else {
         return;
     };
+    for ss in [1, 2, 3, 4, 8] {
+        let cfg = RasterConfig {
+            supersample: ss,
+            ..RasterConfig::default()
+        };
+        let Some(m) = class_means(&root, cfg) else {
+            return;
+        };
+        let r: f64 = m.iter().map(|c| pearson(&c.0, &c.2)).sum::<f64>() / 6.0;
+        let ink: f64 = m.iter().map(|c| (c.1 / c.3 - 1.0).abs()).sum::<f64>() / 6.0;
+        eprintln!(
+            "supersample {ss}: mean r {r:.4}, mean |ink err| {:.1} %",
+            100.0 * ink
+        );
+    }
     for lw in [10.0, 12.0, 14.0, 16.0, 18.0, 20.0] {
         for pad in [8.0, 12.0, 16.0, 20.0, 24.0] {
             let cfg = RasterConfig {

@@ -123,6 +123,17 @@ fn malformed_lines_name_file_line_and_problem() {
         assert!(e.starts_with("mem.ndjson: line 2: "), "{e}");
         assert!(e.contains(want), "{e} (wanted {want})");
     }
+    // An over-long line is refused without reading it whole.
+    let long: Vec<_> = NdjsonReader::from_reader(Cursor::new(format!("{SIMPLE}\n{SIMPLE}\n")), "m")
+        .with_max_line_bytes(SIMPLE.len() as u64)
+        .collect();
+    assert!(long[0].is_ok() && long[1].is_ok());
+    let long: Vec<_> =
+        NdjsonReader::from_reader(Cursor::new(format!("{SIMPLE}\n{SIMPLE} \n")), "m")
+            .with_max_line_bytes(SIMPLE.len() as u64)
+            .collect();
+    let e = long[1].as_ref().unwrap_err().to_string();
+    assert!(e.contains("m: line 2: line longer than"), "{e}");
     // Iteration stops after the first error.
     let all = read_all(&format!("{{\n{SIMPLE}\n"));
     assert_eq!(all.len(), 1);
