@@ -6,6 +6,8 @@
 //! Here every segment is drawn by distance-to-segment coverage on a supersampled grid (the padded
 //! canvas seen at `28 × supersample` pixels) and averaged down to 28×28 by area.
 
+use std::cmp::Ordering;
+
 use crate::types::{Bitmap, Drawing, Stroke, IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Side of the canvas the drawing is centred on (Google's `original_side`).
@@ -148,23 +150,68 @@ impl Rasterizer {
 
 /// Coverage of a round-capped segment of `radius` subpixels: 1 inside, a one-subpixel linear ramp at
 /// the edge (the anti-aliasing), combined with what is there by max so that joints do not double ink.
+/// Each row visits only the pixels whose centres fall in the capsule (found from its boundary: the two
+/// end discs and the two offset sides), not the whole bounding box.
 fn segment(grid: &mut [f32], side: usize, a: (f32, f32), b: (f32, f32), radius: f32) {
     let reach = radius + 0.5;
-    let lo_x = (a.0.min(b.0) - reach).floor().max(0.0);
-    let hi_x = (a.0.max(b.0) + reach).ceil().min(side as f32);
-    let lo_y = (a.1.min(b.1) - reach).floor().max(0.0);
-    let hi_y = (a.1.max(b.1) + reach).ceil().min(side as f32);
-    if lo_x >= hi_x || lo_y >= hi_y {
+    let lo_y = (a.1.min(b.1) - reach - 0.5).ceil().max(0.0);
+    let hi_y = (a.1.max(b.1) + reach - 0.5).floor().min(side as f32 - 1.0);
+    // Not `lo <= hi` covers an empty range and NaN alike.
+    if !matches!(
+        lo_y.partial_cmp(&hi_y),
+        Some(Ordering::Less | Ordering::Equal)
+    ) {
         return;
     }
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
     let inv = if len2 > 0.0 { 1.0 / len2 } else { 0.0 };
-    let (lo_x, hi_x, lo_y, hi_y) = (lo_x as usize, hi_x as usize, lo_y as usize, hi_y as usize);
-    for py in lo_y..hi_y {
-        let cy = py as f32 + 0.5 - a.1;
+    let len = len2.sqrt();
+    // Offsets of the two sides: the unit normal times reach.
+    let (nx, ny) = if len > 0.0 {
+        (-dy / len * reach, dx / len * reach)
+    } else {
+        (0.0, 0.0)
+    };
+    let max_x = side as f32 - 1.0;
+    for py in lo_y as usize..=hi_y as usize {
+        let y = py as f32 + 0.5;
+        let (mut xl, mut xr) = (f32::MAX, f32::MIN);
+        for p in [a, b] {
+            let d = y - p.1;
+            if d.abs() <= reach {
+                let w = (reach * reach - d * d).sqrt();
+                xl = xl.min(p.0 - w);
+                xr = xr.max(p.0 + w);
+            }
+        }
+        if dy != 0.0 {
+            for s in [1.0, -1.0] {
+                let t = (y - (a.1 + s * ny)) / dy;
+                if (0.0..=1.0).contains(&t) {
+                    let x = a.0 + s * nx + t * dx;
+                    xl = xl.min(x);
+                    xr = xr.max(x);
+                }
+            }
+        }
+        // Pixels whose centre px + 0.5 lies in [xl, xr].
+        let lo_x = (xl - 0.5).ceil().max(0.0);
+        let hi_x = (xr - 0.5).floor().min(max_x);
+        if !matches!(
+            lo_x.partial_cmp(&hi_x),
+            Some(Ordering::Less | Ordering::Equal)
+        ) {
+            continue;
+        }
+        let cy = y - a.1;
         let row = &mut grid[py * side..(py + 1) * side];
-        for (px, cell) in row.iter_mut().enumerate().take(hi_x).skip(lo_x) {
+        for (px, cell) in row
+            .iter_mut()
+            .enumerate()
+            .take(hi_x as usize + 1)
+            .skip(lo_x as usize)
+        {
             let cx = px as f32 + 0.5 - a.0;
             let t = ((cx * dx + cy * dy) * inv).clamp(0.0, 1.0);
             let (ex, ey) = (cx - t * dx, cy - t * dy);
