@@ -238,3 +238,46 @@ fn raster_sweep() {
         }
     }
 }
+
+/// Raw drawings (screen pixels, any offset and scale) rasterize like their simplified twins.
+#[test]
+fn raw_drawings_match_their_simplified_twins() {
+    let Some(root) = quickdraw_dir() else {
+        eprintln!("skipping: ../shared/data/quickdraw is absent");
+        return;
+    };
+    let mut r = Rasterizer::new(RasterConfig::default());
+    let (mut n, mut total) = (0, 0.0);
+    for class in CLASSES {
+        let (raw, simp) = (
+            root.join("raw").join(format!("{class}.ndjson")),
+            root.join("simplified").join(format!("{class}.ndjson")),
+        );
+        if !raw.is_file() || !simp.is_file() {
+            continue;
+        }
+        let simplified: Vec<Drawing> = NdjsonReader::open(&simp)
+            .unwrap()
+            .map(|d| d.unwrap())
+            .collect();
+        for d in NdjsonReader::open(&raw).unwrap() {
+            let d = d.unwrap();
+            let Some(twin) = simplified.iter().find(|s| s.key_id == d.key_id) else {
+                continue;
+            };
+            let (mut a, mut b) = ([0u8; IMAGE_PIXELS], [0u8; IMAGE_PIXELS]);
+            r.draw(&d.strokes, &mut a);
+            r.draw(&twin.strokes, &mut b);
+            let f = |x: &Bitmap| x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+            total += pearson(&f(&a), &f(&b));
+            n += 1;
+        }
+    }
+    if n == 0 {
+        eprintln!("skipping: no raw/simplified pairs found");
+        return;
+    }
+    let mean = total / f64::from(n);
+    eprintln!("{n} raw/simplified pairs: mean per-drawing r = {mean:.3}");
+    assert!(mean > 0.8, "{mean}");
+}

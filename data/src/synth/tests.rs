@@ -169,3 +169,17 @@ fn show() {
         }
     }
 }
+
+#[test]
+fn drawings_round_trip_through_simplified_ndjson() {
+    let s = SyntheticDoodles::new(3, 2, ClassSelection::All).unwrap();
+    let drawings: Vec<Drawing> = (0..s.len()).map(|i| s.drawing(i).unwrap()).collect();
+    let path = std::env::temp_dir().join(format!("inkling-synth-{}.ndjson", std::process::id()));
+    crate::formats::ndjson::write_ndjson(&path, &drawings).unwrap();
+    let back: Vec<Drawing> = crate::formats::ndjson::NdjsonReader::open(&path)
+        .unwrap()
+        .collect::<Result<_>>()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(back, drawings);
+}
