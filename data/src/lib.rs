@@ -5,10 +5,14 @@
 //! an [`Error`] naming the file, where in it, and what is wrong — never a panic and never silently
 //! fewer samples.
 
+mod atomic;
 mod error;
 pub mod formats;
+mod names;
 pub mod pipeline;
 pub mod raster;
+#[cfg(test)]
+mod scratch;
 pub mod synth;
 mod types;
 

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
-use super::npy::AtomicFile;
+use crate::atomic::AtomicFile;
 use crate::error::{Error, Result};
 use crate::types::{Drawing, Stroke};
 

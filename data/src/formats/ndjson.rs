@@ -6,11 +6,12 @@
 //! wrong. The writer writes the `simplified` layout, atomically.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::atomic::AtomicFile;
 use crate::error::{Error, Result};
 use crate::types::{Drawing, Stroke};
 
@@ -383,33 +384,16 @@ pub fn write_ndjson<'a>(
     drawings: impl IntoIterator<Item = &'a Drawing>,
 ) -> Result<()> {
     let path = path.as_ref();
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{}: not a file path", path.display())))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        for (i, d) in drawings.into_iter().enumerate() {
-            write_line(&mut out, d).map_err(|what| {
-                Error::format(path, format!("drawing {i} (line {})", i + 1), what)
-            })?;
-            out.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
-        }
-        let file = out
-            .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        // Best effort: the error being returned matters more than a failed cleanup.
-        let _ = std::fs::remove_file(&tmp);
+    let mut file = AtomicFile::create(path)?;
+    let mut line = Vec::with_capacity(4096);
+    for (i, d) in drawings.into_iter().enumerate() {
+        line.clear();
+        write_line(&mut line, d)
+            .map_err(|what| Error::format(path, format!("drawing {i} (line {})", i + 1), what))?;
+        line.push(b'\n');
+        file.write_all(&line)?;
     }
-    result
+    file.commit()
 }
 
 #[cfg(test)]

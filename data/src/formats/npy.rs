@@ -1,8 +1,6 @@
 //! numpy_bitmap `.npy` files: a memory-mapped reader of `(N, 784)` uint8 rows (never read whole), a
 //! writer (version 1.0, 64-byte aligned, atomic), and [`NpyDataset`], one file per class.
 
-#[path = "npy_atomic.rs"]
-mod atomic;
 #[path = "npy_dataset.rs"]
 mod dataset;
 #[path = "npy_header.rs"]
@@ -19,7 +17,7 @@ use memmap2::Mmap;
 use crate::error::{Error, Result};
 use crate::types::{Bitmap, IMAGE_PIXELS};
 
-pub(crate) use atomic::AtomicFile;
+use crate::atomic::AtomicFile;
 pub use dataset::NpyDataset;
 pub use header::{encode_header, NpyHeader, MAX_HEADER_LEN, NPY_MAGIC};
 

@@ -46,7 +46,7 @@ impl NpyDataset {
                     if !available.contains(name) {
                         return Err(Error::UnknownClass {
                             name: name.clone(),
-                            hint: closest(name, &available),
+                            hint: crate::names::closest(name, &available),
                         });
                     }
                 }
@@ -148,31 +148,4 @@ fn list_classes(dir: &Path) -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-/// The available name nearest to `name` (case-insensitive edit distance), when it is close enough
-/// to be a plausible typo.
-fn closest(name: &str, available: &[String]) -> Option<String> {
-    let lower = name.to_lowercase();
-    available
-        .iter()
-        .map(|a| (edit_distance(&lower, &a.to_lowercase()), a))
-        .filter(|&(d, a)| d <= (a.chars().count().max(name.chars().count()) / 3).max(2))
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, a)| a.clone())
-}
-
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

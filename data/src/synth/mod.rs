@@ -69,7 +69,13 @@ impl SyntheticDoodles {
                     let idx = CLASS_NAMES.iter().position(|c| c == name).ok_or_else(|| {
                         Error::UnknownClass {
                             name: name.clone(),
-                            hint: closest(name),
+                            hint: crate::names::closest(
+                                name,
+                                &CLASS_NAMES
+                                    .iter()
+                                    .map(|c| c.to_string())
+                                    .collect::<Vec<_>>(),
+                            ),
                         }
                     })?;
                     if out.contains(&idx) {
@@ -161,30 +167,6 @@ impl BitmapSource for SyntheticDoodles {
         RASTER.with(|r| r.borrow_mut().draw(&d.strokes, out));
         self.label(i)
     }
-}
-
-/// The closest class name by edit distance, if it is close enough to be a likely typo.
-fn closest(name: &str) -> Option<String> {
-    CLASS_NAMES
-        .iter()
-        .map(|c| (edit_distance(name, c), c))
-        .min()
-        .filter(|(d, _)| *d <= 3)
-        .map(|(_, c)| c.to_string())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// splitmix64: a well-mixed 64-bit hash step.

@@ -1,4 +1,4 @@
-//! Atomic file creation shared by the `.npy` and `.bin` writers: write a hidden temporary sibling,
+//! Atomic file creation shared by every writer (`.npy`, `.bin`, ndjson): write a hidden temporary sibling,
 //! `sync_all`, then rename over the target, so a crash leaves the old file or the new one, never half.
 
 use std::fs::File;
