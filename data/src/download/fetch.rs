@@ -68,7 +68,7 @@ pub(super) fn fetch_file(
                 if let (None, Some(total)) = content_range(url, &headers)? {
                     if total == have {
                         // The previous run got every byte but stopped before the rename.
-                        let expected = expected_md5(url, &headers)?;
+                        let expected = served_md5(url, &headers)?;
                         let md5_verified = match expected {
                             Some(want) => {
                                 check_md5(url, &part, want, hash_file(&part, Md5::new())?)?;
@@ -100,7 +100,7 @@ pub(super) fn fetch_file(
                 )))
             }
         };
-        let expected = expected_md5(url, &headers)?;
+        let expected = served_md5(url, &headers)?;
         let file = if start == 0 {
             File::create(&part)
         } else {
@@ -335,6 +335,16 @@ fn content_range(url: &str, headers: &HeaderMap) -> Result<(Option<u64>, Option<
         }
     };
     Ok((first, total))
+}
+
+/// The MD5 the served bytes must have: `x-goog-hash`'s, unless GCS says it transcoded the stored
+/// object (`x-goog-stored-content-encoding: gzip` served decompressed), when the hash describes the
+/// stored bytes, not ours, and only the size can be checked.
+fn served_md5(url: &str, headers: &HeaderMap) -> Result<Option<[u8; 16]>> {
+    match header_str(url, headers, "x-goog-stored-content-encoding")? {
+        Some(enc) if !enc.eq_ignore_ascii_case("identity") => Ok(None),
+        _ => expected_md5(url, headers),
+    }
 }
 
 /// The MD5 from `x-goog-hash: crc32c=…, md5=<base64>` (possibly over several header lines), if any.

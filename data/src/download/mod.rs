@@ -201,8 +201,9 @@ impl Downloader {
         &self.base
     }
 
-    /// Fetches `class`'s file in `format` into `dir` (creating its folder), resuming a `.part` file
-    /// and skipping a file that is already complete.
+    /// Fetches `class`'s file (a name of [`CLASSES`], else [`Error::UnknownClass`]) in `format` into
+    /// `dir` (creating its folder), resuming a `.part` file and skipping a file that is already complete.
+    /// Two processes must not fetch the same file into the same `dir` at once (they share the `.part`).
     pub fn fetch_class(
         &self,
         format: DownloadFormat,
@@ -210,6 +211,11 @@ impl Downloader {
         dir: &Path,
         progress: &mut Progress<'_>,
     ) -> Result<Fetched> {
+        // Only canonical names: they are safe path components, and a typo gets its hint here.
+        let class = select_classes(&ClassChoice::Names(vec![class.to_string()]))?
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Invalid(format!("no class in {class:?}")))?;
         let format = format.source();
         let url = class_url(&self.base, format, class);
         let path = class_path(dir, format, class);

@@ -22,6 +22,8 @@ pub(super) struct Served {
     pub(super) md5_of: Option<Vec<u8>>,
     /// Announce the full length but close the connection after this many body bytes.
     pub(super) cut_after: Option<usize>,
+    /// Extra header lines, each ending in `\r\n`.
+    pub(super) headers: String,
 }
 
 /// The running server; `base` is its URL with a trailing `/`.
@@ -124,10 +126,10 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Served>) -> Option<Stri
         return Some(line);
     };
     let len = file.body.len();
-    let mut extra = String::new();
+    let mut extra = file.headers.clone();
     if let Some(bytes) = &file.md5_of {
         let digest: [u8; 16] = Md5::digest(bytes).into();
-        extra = format!(
+        extra += &format!(
             "x-goog-hash: crc32c=n03x6A==, md5={}\r\n",
             base64_encode(&digest)
         );

@@ -25,6 +25,7 @@ fn served(body: &[u8]) -> Served {
         honor_range: true,
         md5_of: Some(body.to_vec()),
         cut_after: None,
+        headers: String::new(),
     }
 }
 
@@ -131,6 +132,23 @@ fn wrong_md5_is_an_error_and_leaves_no_file() {
         !part_of(&target).exists(),
         "bad bytes must not be resumed from"
     );
+}
+
+#[test]
+fn transcoded_object_is_checked_by_size_only() {
+    // GCS serving a gzip-stored object decompressed: its x-goog-hash is of the stored bytes.
+    let dir = scratch("dl-transcode");
+    let body = bytes(6_000, 12);
+    let s = Served {
+        md5_of: Some(b"the gzip bytes".to_vec()),
+        headers: "x-goog-stored-content-encoding: gzip\r\n".into(),
+        ..served(&body)
+    };
+    let server = TestServer::start(one("/numpy_bitmap/cat.npy", s), 4);
+    let got = fetch(&server.base, "cat", &dir).0.unwrap();
+    server.finish();
+    assert!(!got.md5_verified);
+    assert_eq!(std::fs::read(&got.path).unwrap(), body);
 }
 
 #[test]
@@ -337,6 +355,20 @@ fn unknown_class_gets_a_hint_and_nothing_is_fetched() {
         }
         other => panic!("expected UnknownClass, got {other}"),
     }
+}
+
+#[test]
+fn fetch_class_accepts_only_canonical_names() {
+    let dir = scratch("dl-names");
+    // Never contacted: the name is checked first.
+    let d = Downloader::new("http://127.0.0.1:9");
+    assert_eq!(d.base(), "http://127.0.0.1:9/");
+    let mut quiet = |_: &str, _, _| {};
+    for bad in ["../../etc/passwd", "cat/../dog", ""] {
+        let err = d.fetch_class(DownloadFormat::Npy, bad, &dir, &mut quiet);
+        assert!(matches!(err, Err(Error::UnknownClass { .. })), "{bad:?}");
+    }
+    assert_eq!(std::fs::read_dir(&*dir).unwrap().count(), 0);
 }
 
 #[test]
