@@ -6,6 +6,7 @@
 //! fewer samples.
 
 mod atomic;
+pub mod download;
 mod error;
 pub mod formats;
 mod names;
