@@ -18,7 +18,7 @@ mod write;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use parquet::basic::Type as PhysicalType;
+use parquet::basic::{ConvertedType, Type as PhysicalType};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::errors::ParquetError;
@@ -243,13 +243,35 @@ fn read_file(
 
     let total = usize::try_from(reader.metadata().file_metadata().num_rows())
         .map_err(|_| Error::format(path, "footer", "negative row count"))?;
+    let in_groups = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .try_fold(0usize, |sum, g| {
+            usize::try_from(g.num_rows())
+                .ok()
+                .and_then(|n| sum.checked_add(n))
+        });
+    if in_groups != Some(total) {
+        return Err(Error::format(
+            path,
+            "footer",
+            format!("row groups do not add up to the file's {total} rows"),
+        ));
+    }
     let wanted = max_rows.map_or(total, |m| m.min(total));
     let bytes = wanted
         .checked_mul(IMAGE_PIXELS)
         .ok_or_else(|| Error::format(path, "footer", format!("{total} rows overflow memory")))?;
+    // The row count is the file's claim: reserve no more than the file could plausibly decode to
+    // (doodles compress well under 8×), and let a larger honest file grow the buffer.
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let plausible = usize::try_from(file_len.saturating_mul(8)).unwrap_or(usize::MAX);
     let mut out = ParquetBitmaps {
         path: path.to_path_buf(),
-        pixels: Vec::with_capacity(bytes),
+        pixels: Vec::with_capacity(bytes.min(plausible)),
         label: None,
         word: None,
     };
@@ -451,6 +473,7 @@ fn read_labels(
 ) -> Result<()> {
     let name = c.descr.name();
     let max_def = c.descr.max_def_level();
+    let unsigned = c.descr.converted_type() == ConvertedType::UINT_32;
     let mut check = |r: usize, v: i64| {
         let label = u32::try_from(v).map_err(|_| {
             Error::format(
@@ -462,6 +485,12 @@ fn read_labels(
         same_in_every_row(at, name, r, seen, label)
     };
     match column_reader(at, group, c)? {
+        // pyarrow stores uint32 as INT32 annotated unsigned: reinterpret the bits, do not sign-extend.
+        ColumnReader::Int32ColumnReader(r) if unsigned => {
+            read_column(at, name, r, max_def, rows, |i, &v| {
+                check(i, i64::from(u32::from_ne_bytes(v.to_ne_bytes())))
+            })
+        }
         ColumnReader::Int32ColumnReader(r) => {
             read_column(at, name, r, max_def, rows, |i, &v| check(i, i64::from(v)))
         }

@@ -205,6 +205,18 @@ fn label_only_and_word_only_files_read() {
     let back = ParquetBitmaps::open(&b).unwrap();
     assert_eq!((back.label(), back.word()), (None, Some("b")));
     assert_eq!(back.get(2).unwrap(), &rows[2]);
+    // pyarrow's uint32: INT32 annotated unsigned, so 3e9 is stored as a negative i32.
+    let c = dir.join("c.parquet");
+    let big = i32::from_ne_bytes(3_000_000_000u32.to_ne_bytes());
+    write_raw(
+        &c,
+        "message m { required binary image; required int32 label (UINT_32); }",
+        vec![Col::Bytes(some_bytes(&rows)), Col::I32(vec![Some(big); 3])],
+    );
+    assert_eq!(
+        ParquetBitmaps::open(&c).unwrap().label(),
+        Some(3_000_000_000)
+    );
 }
 
 #[test]
