@@ -348,7 +348,13 @@ impl Place<'_> {
 }
 
 fn pq_err(path: &Path, at: String, e: ParquetError) -> Error {
-    Error::format(path, at, format!("corrupt Parquet data: {e}"))
+    // Only snappy is compiled in (compile time); say so rather than calling a zstd file corrupt.
+    let hint = if e.to_string().contains("Disabled feature") {
+        " (this build reads uncompressed and snappy Parquet only; rewrite with compression='snappy')"
+    } else {
+        ""
+    };
+    Error::format(path, at, format!("cannot decode Parquet data: {e}{hint}"))
 }
 
 /// Reads `rows` records of a flat column, calling `each(row, value)` for every one; a null or a
