@@ -3,3 +3,4 @@
 pub mod bin;
 pub mod ndjson;
 pub mod npy;
+pub mod parquet;
