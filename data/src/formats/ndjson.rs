@@ -30,8 +30,8 @@ struct Line {
     timestamp: String,
     recognized: bool,
     key_id: KeyId,
-    // f64 so that an out-of-f32-range number is caught as non-finite instead of becoming inf.
-    drawing: Vec<Vec<Vec<f64>>>,
+    // serde_json narrows an out-of-range number to inf here, which `coords` then rejects.
+    drawing: Vec<Vec<Vec<f32>>>,
 }
 
 /// Longest line accepted by default: far above any real drawing (the largest `raw` lines are a few
@@ -188,8 +188,8 @@ fn convert(line: Line) -> std::result::Result<Drawing, String> {
         }
         // Raw drawings (with times) are in screen pixels and do go negative off the canvas edge.
         let simplified = t.is_none();
-        let x = coords(&x, s, "x", simplified)?;
-        let y = coords(&y, s, "y", simplified)?;
+        let x = coords(x, s, "x", simplified)?;
+        let y = coords(y, s, "y", simplified)?;
         let t = match t {
             None => None,
             Some(t) => {
@@ -200,7 +200,7 @@ fn convert(line: Line) -> std::result::Result<Drawing, String> {
                         x.len()
                     ));
                 }
-                Some(coords(&t, s, "t", false)?)
+                Some(coords(t, s, "t", false)?)
             }
         };
         strokes.push(Stroke { x, y, t });
@@ -215,28 +215,25 @@ fn convert(line: Line) -> std::result::Result<Drawing, String> {
     })
 }
 
-/// Checks that every value is finite (in f32) and, for the simplified layout, within 0–255.
+/// Checks that every value is finite and, for the simplified layout, within 0–255.
 fn coords(
-    v: &[f64],
+    v: Vec<f32>,
     stroke: usize,
     axis: &str,
     simplified: bool,
 ) -> std::result::Result<Vec<f32>, String> {
-    v.iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            let f = c as f32;
-            if !f.is_finite() {
-                Err(format!("stroke {stroke}: {axis}[{i}] = {c} is not finite"))
-            } else if simplified && c < 0.0 {
-                Err(format!("stroke {stroke}: {axis}[{i}] = {c} is negative"))
-            } else if simplified && c > 255.0 {
-                Err(format!("stroke {stroke}: {axis}[{i}] = {c} is above 255"))
-            } else {
-                Ok(f)
-            }
-        })
-        .collect()
+    for (i, &c) in v.iter().enumerate() {
+        if !c.is_finite() {
+            return Err(format!(
+                "stroke {stroke}: {axis}[{i}] is not finite (or beyond f32)"
+            ));
+        } else if simplified && c < 0.0 {
+            return Err(format!("stroke {stroke}: {axis}[{i}] = {c} is negative"));
+        } else if simplified && c > 255.0 {
+            return Err(format!("stroke {stroke}: {axis}[{i}] = {c} is above 255"));
+        }
+    }
+    Ok(v)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
