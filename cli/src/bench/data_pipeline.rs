@@ -297,7 +297,7 @@ fn stroke_inputs(
             }
             let drawings = parse_all(&bytes)?;
             let what = format!(
-                "{} ({} files, {} drawings, {:.1} MB; parsed from memory)",
+                "{} ({} files, {} drawings, {:.2} MB; parsed from memory)",
                 dir.display(),
                 files.len(),
                 drawings.len(),
@@ -316,7 +316,7 @@ fn stroke_inputs(
     ndjson::write_ndjson(&path, &drawings)?;
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let what = format!(
-        "{} synthetic drawings, written as {:.1} MB of simplified ndjson (no Quick, Draw! \
+        "{} synthetic drawings, written as {:.2} MB of simplified ndjson (no Quick, Draw! \
          simplified/ found); parsed from memory",
         drawings.len(),
         bytes.len() as f64 / 1e6
