@@ -1,6 +1,7 @@
 //! The `inkling` command.
 
 mod bench;
+mod data;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,11 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Look at, list and generate Quick, Draw! data.
+    Data {
+        #[command(subcommand)]
+        what: data::DataCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -26,22 +32,31 @@ enum BenchWhat {
     /// Time the GEMM kernels against this CPU's measured peak and the `gemm` / `matrixmultiply`
     /// crates, back to back in the same run.
     Kernels(bench::KernelsArgs),
+    /// Time the data pipeline: loader batches from memory-mapped `.npy` (with and without
+    /// augmentation), rasterization and ndjson parsing.
+    Data(bench::DataArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
-    // A bad INKLING_ISA is reported here, before any kernel runs.
-    let ks = match inkling::kernels::init() {
-        Ok(ks) => ks,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
     let result = match cli.command {
         Command::Bench {
             what: BenchWhat::Kernels(args),
-        } => bench::kernels(ks, &args),
+        } => {
+            // A bad INKLING_ISA is reported here, before any kernel runs.
+            let ks = match inkling::kernels::init() {
+                Ok(ks) => ks,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(2);
+                }
+            };
+            bench::kernels(ks, &args)
+        }
+        Command::Bench {
+            what: BenchWhat::Data(args),
+        } => bench::data(&args),
+        Command::Data { what } => data::run(&what),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

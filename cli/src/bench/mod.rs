@@ -7,6 +7,7 @@
 #[cfg(feature = "anchors")]
 mod anchors;
 mod data;
+mod data_pipeline;
 mod f32;
 mod quant;
 mod report;
@@ -23,6 +24,8 @@ use inkling::kernels::{cpu_features, cpu_model, Isa, KernelSet};
 
 use report::{PeakKey, Record, Row};
 use timing::Timing;
+
+pub use data_pipeline::DataArgs;
 
 /// Errors of the bench command.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -229,6 +232,11 @@ pub fn kernels(ks: &KernelSet, args: &KernelsArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `inkling bench data`.
+pub fn data(args: &DataArgs) -> Result<()> {
+    data_pipeline::run(args)
 }
 
 /// The peak loop (name, rate) that `key` refers to at `threads` threads.

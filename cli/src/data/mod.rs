@@ -1,0 +1,164 @@
+//! `inkling data …`: inspect files, list classes, view drawings, write the synthetic set.
+//!
+//! A "source" is either the built-in synthetic doodles (`--source synthetic`, the default, so every
+//! command works on a fresh machine) or a directory with one file per class (`<class>.npy`,
+//! `<class>.ndjson` or `<class>.bin`).
+
+mod inspect;
+mod source;
+mod synth;
+mod view;
+
+use std::path::PathBuf;
+
+pub use source::Source;
+
+/// Errors of the data commands (the data crate's errors name the file and the offset).
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The `inkling data` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum DataCmd {
+    /// Describe a `.npy`, `.bin` or `.ndjson` file or a directory of them: format, shape, classes,
+    /// counts, a checksum.
+    Inspect(InspectArgs),
+    /// Show drawings as a grid: block characters in the terminal (one row per class) and a PNG.
+    View(ViewArgs),
+    /// Print the class names of a source, one per line, in label order.
+    ListClasses(ListArgs),
+    /// Write the synthetic doodles to a directory, one file per class.
+    Synth(SynthArgs),
+}
+
+/// Options of `inkling data inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// A `.npy`, `.bin` or `.ndjson` file, or a directory of one of them.
+    pub path: PathBuf,
+}
+
+/// Options of `inkling data view`.
+#[derive(clap::Args, Debug)]
+pub struct ViewArgs {
+    /// `synthetic` or a directory of `<class>.npy` / `.ndjson` / `.bin` files.
+    #[arg(long, default_value = "synthetic")]
+    pub source: String,
+    /// Class names (comma-separated) or a count N (the first N in label order); default: the first 8.
+    #[arg(long)]
+    pub classes: Option<String>,
+    /// Drawings per class.
+    #[arg(long, default_value_t = 4)]
+    pub num_samples: usize,
+    /// Black ink on white (what the model sees after preprocessing) instead of white on black.
+    #[arg(long)]
+    pub invert_colors: bool,
+    /// Also write the grid as a PNG here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Pixels per bitmap pixel in the PNG.
+    #[arg(long, default_value_t = 2)]
+    pub scale: usize,
+    /// Seed: of the synthetic set, or of which rows are picked from `.npy` files.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Terminal width to wrap at (default: $COLUMNS, else 120).
+    #[arg(long)]
+    pub width: Option<usize>,
+}
+
+/// Options of `inkling data list-classes`.
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// `synthetic` or a directory of `<class>.npy` / `.ndjson` / `.bin` files.
+    #[arg(long, default_value = "synthetic")]
+    pub source: String,
+}
+
+/// Options of `inkling data synth`.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// Directory to write `<class>.<format>` files into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// `npy` (28×28 bitmaps), `ndjson` (simplified strokes) or `bin` (Google's binary strokes).
+    #[arg(long, default_value = "npy")]
+    pub format: String,
+    /// Drawings per class.
+    #[arg(long, default_value_t = 1000)]
+    pub samples_per_class: usize,
+    /// Class names (comma-separated) or a count N (the first N); default: all.
+    #[arg(long)]
+    pub classes: Option<String>,
+    /// Seed of the synthetic set.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Runs one `inkling data` subcommand.
+pub fn run(cmd: &DataCmd) -> Result<()> {
+    match cmd {
+        DataCmd::Inspect(a) => inspect::run(a),
+        DataCmd::View(a) => view::run(a),
+        DataCmd::ListClasses(a) => list_classes(a),
+        DataCmd::Synth(a) => synth::run(a),
+    }
+}
+
+fn list_classes(args: &ListArgs) -> Result<()> {
+    let source = Source::parse(&args.source)?;
+    let names = source.class_names()?;
+    eprintln!("{} classes in {}", names.len(), source.describe());
+    let mut out = String::new();
+    for n in &names {
+        out.push_str(n);
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// FNV-1a (64-bit) of `bytes`, continuing from `hash` (start with [`FNV_OFFSET`]).
+pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// FNV-1a's starting value.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// SplitMix64, for picking rows reproducibly without another dependency.
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    /// A generator with `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (`n` ≥ 1; the modulo bias is irrelevant for previews).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        assert_eq!(fnv1a(FNV_OFFSET, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(FNV_OFFSET, b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}
