@@ -4,6 +4,7 @@
 //! command works on a fresh machine) or a directory with one file per class (`<class>.npy`,
 //! `<class>.ndjson` or `<class>.bin`).
 
+mod download;
 mod inspect;
 mod source;
 mod synth;
@@ -28,6 +29,29 @@ pub enum DataCmd {
     ListClasses(ListArgs),
     /// Write the synthetic doodles to a directory, one file per class.
     Synth(SynthArgs),
+    /// Download class files from Google's Quick, Draw! bucket (or a mirror): resumable, size and
+    /// MD5 checked, atomic.
+    Download(DownloadArgs),
+}
+
+/// Options of `inkling data download`.
+#[derive(clap::Args, Debug)]
+pub struct DownloadArgs {
+    /// Class names, comma-separated, in Google's spelling (e.g. "cat,The Eiffel Tower").
+    #[arg(long, conflicts_with = "num_classes")]
+    pub classes: Option<String>,
+    /// The first N of the 345 classes, in Google's order.
+    #[arg(long)]
+    pub num_classes: Option<usize>,
+    /// npy (numpy_bitmap), ndjson (simplified), raw, bin, or parquet (fetches npy to convert).
+    #[arg(long, default_value = "npy")]
+    pub format: String,
+    /// Directory to download into (files land in <out>/<bucket folder>/<class>.<ext>).
+    #[arg(long, default_value = "quickdraw")]
+    pub out: PathBuf,
+    /// Base URL of the bucket or a mirror (default: $INKLING_QUICKDRAW_URL, else Google's).
+    #[arg(long)]
+    pub base_url: Option<String>,
 }
 
 /// Options of `inkling data inspect`.
@@ -101,6 +125,7 @@ pub fn run(cmd: &DataCmd) -> Result<()> {
         DataCmd::View(a) => view::run(a),
         DataCmd::ListClasses(a) => list_classes(a),
         DataCmd::Synth(a) => synth::run(a),
+        DataCmd::Download(a) => download::run(a),
     }
 }
 
