@@ -402,3 +402,58 @@ fn shared_slice_inspects_and_views() {
     );
     assert!(Path::new(&simplified).is_dir());
 }
+
+#[test]
+fn convert_npy_to_parquet_is_exact_and_caps() {
+    let dir = Scratch::new("convert");
+    let src = dir.path("npy");
+    std::fs::create_dir_all(&src).unwrap();
+    let rows = |seed: u8, n: usize| -> Vec<Bitmap> {
+        (0..n)
+            .map(|i| std::array::from_fn(|p| (p as u8).wrapping_mul(seed).wrapping_add(i as u8)))
+            .collect()
+    };
+    npy::write_npy(src.join("cat.npy"), &rows(3, 5)).unwrap();
+    npy::write_npy(src.join("dog.npy"), &rows(7, 4)).unwrap();
+    let out = ok(&[
+        "data",
+        "convert",
+        "--source",
+        &dir.s("npy"),
+        "--out",
+        &dir.s("pq"),
+    ]);
+    assert!(out.contains("cat") && out.contains("dog"), "{out}");
+    let ds =
+        inkling::data::formats::parquet::ParquetDataset::open_dir(dir.path("pq"), None).unwrap();
+    assert_eq!(ds.class_counts(), [5, 4]);
+    // Every pixel of every row survives the conversion.
+    let cat =
+        inkling::data::formats::parquet::ParquetBitmaps::open(dir.path("pq").join("cat.parquet"))
+            .unwrap();
+    for (i, want) in rows(3, 5).iter().enumerate() {
+        assert_eq!(cat.get(i).unwrap(), want);
+    }
+    // A capped conversion from strokes rasterizes the first drawings.
+    let capped = inkling(&[
+        "data",
+        "convert",
+        "--source",
+        &dir.s("npy"),
+        "--out",
+        &dir.s("cap"),
+        "--format",
+        "npy",
+        "--samples-per-class",
+        "2",
+        "--classes",
+        "dog",
+    ]);
+    assert!(capped.status.success());
+    assert_eq!(
+        npy::NpyBitmaps::open(dir.path("cap").join("dog.npy"))
+            .unwrap()
+            .len(),
+        2
+    );
+}

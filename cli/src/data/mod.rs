@@ -4,6 +4,7 @@
 //! command works on a fresh machine) or a directory with one file per class (`<class>.npy`,
 //! `<class>.ndjson` or `<class>.bin`).
 
+mod convert;
 mod download;
 mod inspect;
 mod source;
@@ -32,6 +33,29 @@ pub enum DataCmd {
     /// Download class files from Google's Quick, Draw! bucket (or a mirror): resumable, size and
     /// MD5 checked, atomic.
     Download(DownloadArgs),
+    /// Convert a class directory (`.npy`, `.ndjson`, `.bin`) or the synthetic set to `.npy` or
+    /// Parquet, one file per class (strokes are rasterized like the numpy_bitmap set).
+    Convert(ConvertArgs),
+}
+
+/// Options of `inkling data convert`.
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// `synthetic` or a directory of `<class>.npy` / `.ndjson` / `.bin` files.
+    #[arg(long)]
+    pub source: String,
+    /// Directory to write `<class>.npy` or `<class>.parquet` into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// `npy` or `parquet`.
+    #[arg(long, default_value = "parquet")]
+    pub format: String,
+    /// Class names (comma-separated) or a count N (the first N); default: all.
+    #[arg(long)]
+    pub classes: Option<String>,
+    /// At most this many drawings per class, the first ones in file order (synthetic: default 1000).
+    #[arg(long)]
+    pub samples_per_class: Option<usize>,
 }
 
 /// Options of `inkling data download`.
@@ -126,6 +150,7 @@ pub fn run(cmd: &DataCmd) -> Result<()> {
         DataCmd::ListClasses(a) => list_classes(a),
         DataCmd::Synth(a) => synth::run(a),
         DataCmd::Download(a) => download::run(a),
+        DataCmd::Convert(a) => convert::run(a),
     }
 }
 
