@@ -9,6 +9,7 @@ mod preprocess;
 mod rng;
 mod source;
 mod split;
+mod stroke_jitter;
 
 #[cfg(test)]
 mod tests;
@@ -19,3 +20,4 @@ pub use loader::{Augmentation, Batch, Epoch, Loader, LoaderConfig};
 pub use preprocess::{Preprocess, Preprocessor, Resize, MAX_INPUT_SIDE};
 pub use source::{cap_per_class, InMemory, Subset};
 pub use split::{stratified_split, ClassCounts, Split, SplitFractions};
+pub use stroke_jitter::StrokeJitter;

@@ -17,6 +17,7 @@ pub(crate) const SPLIT: u64 = 0x5350_4c49_5400_0001;
 pub(crate) const CALIBRATION: u64 = 0x4341_4c49_4200_0002;
 pub(crate) const SHUFFLE: u64 = 0x5348_5546_4600_0003;
 pub(crate) const AUGMENT: u64 = 0x4155_474d_0000_0004;
+pub(crate) const STROKES: u64 = 0x5354_524b_0000_0005;
 
 /// The stream for key (seed, domain, a, b).
 pub(crate) fn stream(seed: u64, domain: u64, a: u64, b: u64) -> SplitMix64 {
