@@ -427,6 +427,24 @@ fn convert_npy_to_parquet_is_exact_and_caps() {
     let ds =
         inkling::data::formats::parquet::ParquetDataset::open_dir(dir.path("pq"), None).unwrap();
     assert_eq!(ds.class_counts(), [5, 4]);
+    // `inspect` reads the Parquet file: rows, word and the same pixel checksum as the .npy.
+    let report = ok(&[
+        "data",
+        "inspect",
+        &dir.path("pq").join("cat.parquet").to_string_lossy(),
+    ]);
+    let npy_report = ok(&["data", "inspect", &src.join("cat.npy").to_string_lossy()]);
+    let checksum = |r: &str| {
+        r.lines()
+            .find(|l| l.contains("checksum"))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        report.contains("rows:         5") && report.contains("word:         cat"),
+        "{report}"
+    );
+    assert_eq!(checksum(&report), checksum(&npy_report));
     // Every pixel of every row survives the conversion.
     let cat =
         inkling::data::formats::parquet::ParquetBitmaps::open(dir.path("pq").join("cat.parquet"))

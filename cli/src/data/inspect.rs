@@ -21,6 +21,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let text = match ext {
         "npy" => npy_report(path)?,
+        "parquet" => parquet_report(path)?,
         "bin" => strokes_report(path, DirFormat::Bin)?.text(),
         "ndjson" => strokes_report(path, DirFormat::Ndjson)?.text(),
         _ if !path.exists() => {
@@ -32,7 +33,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         }
         _ => {
             return Err(format!(
-                "{}: unknown format (expected .npy, .bin, .ndjson or a directory)",
+                "{}: unknown format (expected .npy, .parquet, .bin, .ndjson or a directory)",
                 path.display()
             )
             .into())
@@ -64,6 +65,33 @@ fn npy_report(path: &Path) -> Result<String> {
         h.data_offset,
         data.len(),
         fnv1a(FNV_OFFSET, data),
+        sum as f64 / px,
+        100.0 * nonzero as f64 / px,
+    ))
+}
+
+/// Rows, label, word, checksum and ink statistics of one Parquet class file.
+fn parquet_report(path: &Path) -> Result<String> {
+    let f = inkling::data::formats::parquet::ParquetBitmaps::open(path)?;
+    let (mut hash, mut sum, mut nonzero) = (FNV_OFFSET, 0u64, 0u64);
+    for i in 0..f.len() {
+        let row = f.get(i)?;
+        hash = fnv1a(hash, row);
+        for &v in row.iter() {
+            sum += u64::from(v);
+            nonzero += u64::from(v != 0);
+        }
+    }
+    let px = (f.len() * inkling::data::IMAGE_PIXELS).max(1) as f64;
+    Ok(format!(
+        "{}\n  format:       Parquet, one class, 28×28 uint8 images\n  rows:         {}\n  \
+         label:        {}\n  word:         {}\n  checksum:     fnv1a64:{:016x} (pixel data)\n  \
+         mean pixel:   {:.2} / 255\n  ink coverage: {:.2} % of pixels non-zero\n",
+        path.display(),
+        f.len(),
+        f.label().map_or("-".to_string(), |l| l.to_string()),
+        f.word().unwrap_or("-"),
+        hash,
         sum as f64 / px,
         100.0 * nonzero as f64 / px,
     ))
