@@ -95,6 +95,17 @@ impl Padded {
         }
     }
 
+    /// The forward geometry of one plane over this padded input (output size, strides, row stride).
+    fn output_plane(&self, d: &Dw) -> DwPlane {
+        DwPlane {
+            oh: d.oh,
+            ow: d.ow,
+            sh: d.sh,
+            sw: d.sw,
+            ldx: self.ldx,
+        }
+    }
+
     /// The padded plane for input plane `x` (the plane itself when there is no padding).
     fn plane<'a>(&'a mut self, d: &Dw, x: &'a [f32]) -> &'a [f32] {
         if !self.copy {
@@ -135,13 +146,7 @@ pub fn dwconv3x3(
         return Ok(());
     }
     let mut pad = Padded::new(&d);
-    let plane = DwPlane {
-        oh: d.oh,
-        ow: d.ow,
-        sh: d.sh,
-        sw: d.sw,
-        ldx: pad.ldx,
-    };
+    let plane = pad.output_plane(&d);
     let xs = x.chunks_exact(d.in_plane());
     for (i, (xp, yp)) in xs.zip(y.chunks_exact_mut(d.out_plane())).enumerate() {
         let c = i % d.c;
@@ -232,13 +237,7 @@ pub fn dwconv3x3_backward_weight(
         return Ok(());
     }
     let mut pad = Padded::new(&d);
-    let plane = DwPlane {
-        oh: d.oh,
-        ow: d.ow,
-        sh: d.sh,
-        sw: d.sw,
-        ldx: pad.ldx,
-    };
+    let plane = pad.output_plane(&d);
     let xs = x.chunks_exact(d.in_plane());
     for (i, (xp, dyp)) in xs.zip(dy.chunks_exact(d.out_plane())).enumerate() {
         let c = i % d.c;
