@@ -384,10 +384,7 @@ fn log_softmax_backward_impl(y: &[f32], g: &mut [f32]) {
 fn layernorm_impl(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) -> RowStats {
     let n = x.len();
     assert!(n > 0, "layer_norm: empty row");
-    assert!(
-        gamma.len() == n && beta.len() == n && y.len() == n,
-        "layer_norm: lengths"
-    );
+    super::assert_row_lengths("layer_norm", n, &[gamma.len(), beta.len(), y.len()]);
     let mean = sum_impl(x) / n as f32;
     let mv = splat(mean);
     // Two-pass variance: no cancellation when |mean| ≫ std. Padding lanes hold the mean itself.
@@ -437,9 +434,10 @@ fn layernorm_backward_impl(
     dbeta: &mut [f32],
 ) {
     let n = x.len();
-    assert!(
-        gamma.len() == n && dy.len() == n && dx.len() == n && dgamma.len() == n && dbeta.len() == n,
-        "layer_norm_backward: lengths"
+    super::assert_row_lengths(
+        "layer_norm_backward",
+        n,
+        &[gamma.len(), dy.len(), dx.len(), dgamma.len(), dbeta.len()],
     );
     let (mv, rv) = (splat(stats.mean), splat(stats.rstd));
     let (mut sum_g, mut sum_gx) = (splat(0.0), splat(0.0));

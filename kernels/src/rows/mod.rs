@@ -52,6 +52,12 @@ pub type LayerNormBackwardRowFn = fn(
     dbeta: &mut [f32],
 );
 
+/// The guard every layer-norm row kernel runs before touching memory: the table entries are callable
+/// directly, so a length mismatch must panic rather than read or write out of bounds.
+fn assert_row_lengths(op: &str, n: usize, lens: &[usize]) {
+    assert!(lens.iter().all(|&l| l == n), "{op}: lengths");
+}
+
 /// The row-kernel entries of a [`crate::KernelSet`]. Each works on one row; see the module doc.
 #[derive(Clone, Copy, Debug)]
 pub struct RowKernels {

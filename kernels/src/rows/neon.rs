@@ -389,10 +389,7 @@ fn f32_layernorm_x4__neon_impl(
 ) -> RowStats {
     let n = x.len();
     assert!(n > 0, "layer_norm: empty row");
-    assert!(
-        gamma.len() == n && beta.len() == n && y.len() == n,
-        "layer_norm: lengths"
-    );
+    super::assert_row_lengths("layer_norm", n, &[gamma.len(), beta.len(), y.len()]);
     let mean = f32_sum_x16__neon_impl(x) / n as f32;
     let mv = splat(mean);
     let mut acc = splat(0.0);
@@ -425,9 +422,10 @@ fn f32_layernorm_backward_x4__neon_impl(
     dbeta: &mut [f32],
 ) {
     let n = x.len();
-    assert!(
-        gamma.len() == n && dy.len() == n && dx.len() == n && dgamma.len() == n && dbeta.len() == n,
-        "layer_norm_backward: lengths"
+    super::assert_row_lengths(
+        "layer_norm_backward",
+        n,
+        &[gamma.len(), dy.len(), dx.len(), dgamma.len(), dbeta.len()],
     );
     let (mv, rv) = (splat(stats.mean), splat(stats.rstd));
     let (mut sum_g, mut sum_gx) = (splat(0.0), splat(0.0));

@@ -174,10 +174,7 @@ fn f32_layernorm__scalar(
 ) -> RowStats {
     let n = x.len();
     assert!(n > 0, "layer_norm: empty row");
-    assert!(
-        gamma.len() == n && beta.len() == n && y.len() == n,
-        "layer_norm: lengths"
-    );
+    super::assert_row_lengths("layer_norm", n, &[gamma.len(), beta.len(), y.len()]);
     let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
     let var = x
         .iter()
@@ -205,9 +202,10 @@ fn f32_layernorm_backward__scalar(
     dbeta: &mut [f32],
 ) {
     let n = x.len();
-    assert!(
-        gamma.len() == n && dy.len() == n && dx.len() == n && dgamma.len() == n && dbeta.len() == n,
-        "layer_norm_backward: lengths"
+    super::assert_row_lengths(
+        "layer_norm_backward",
+        n,
+        &[gamma.len(), dy.len(), dx.len(), dgamma.len(), dbeta.len()],
     );
     let (mean, rstd) = (f64::from(stats.mean), f64::from(stats.rstd));
     let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
