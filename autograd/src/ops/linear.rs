@@ -1,0 +1,205 @@
+//! `linear`: `y = act(x·Wᵀ + b)` as one GEMM with the bias and activation fused in its epilogue.
+
+use inkling_kernels::gemm::{self, Epilogue, GemmParams};
+use inkling_kernels::rows;
+
+use super::{apply, Activation, Op, OpKind, Saved};
+use crate::{Error, Result, Tensor};
+
+/// `y = act(x·Wᵀ + b)`; x `[.., in]`, W `[out, in]` (PyTorch layout), b `[out]`.
+pub fn linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    activation: Activation,
+) -> Result<Tensor> {
+    let op = Linear {
+        activation,
+        bias: b.is_some(),
+    };
+    match b {
+        Some(b) => apply(op, &[x, w, b]),
+        None => apply(op, &[x, w]),
+    }
+}
+
+#[derive(Debug)]
+struct Linear {
+    activation: Activation,
+    bias: bool,
+}
+
+/// (rows of x, in, out) after checking shapes.
+fn dims(xs: &[&Tensor]) -> Result<(usize, usize, usize)> {
+    const OP: &str = "linear";
+    let (x, w) = (xs[0], xs[1]);
+    super::expect_rank(OP, w, 2)?;
+    let (out, inp) = (w.shape()[0], w.shape()[1]);
+    if x.rank() == 0 || x.dim(-1) != inp {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            lhs: x.shape().to_vec(),
+            rhs: w.shape().to_vec(),
+        });
+    }
+    if let Some(b) = xs.get(2) {
+        if b.shape() != [out] {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: w.shape().to_vec(),
+                rhs: b.shape().to_vec(),
+            });
+        }
+    }
+    Ok((x.numel() / inp.max(1), inp, out))
+}
+
+impl Op for Linear {
+    fn kind(&self) -> OpKind {
+        OpKind::Linear {
+            activation: self.activation,
+            bias: self.bias,
+        }
+    }
+
+    fn forward(&self, xs: &[&Tensor], save: &mut Saved) -> Result<Tensor> {
+        let (m, k, n) = dims(xs)?;
+        let ks = inkling_kernels::kernels();
+        let mut shape = xs[0].shape().to_vec();
+        *shape.last_mut().expect("rank checked") = n;
+        let mut y = Tensor::uninit(&shape);
+        let activation = match self.activation {
+            Activation::None => gemm::Activation::None,
+            Activation::Relu => gemm::Activation::Relu,
+            Activation::Gelu => gemm::Activation::None,
+        };
+        let epi = Epilogue {
+            bias: xs.get(2).map(|b| b.data()),
+            activation,
+            residual: None,
+        };
+        let p = GemmParams::new(m, n, k).trans_b();
+        gemm::sgemm(ks, &p, xs[0].data(), xs[1].data(), y.data_mut(), &epi)?;
+        save.push(xs[0]);
+        save.push(xs[1]);
+        match self.activation {
+            // GELU's backward needs its input: keep the pre-activation and apply GELU to a copy.
+            Activation::Gelu => {
+                save.push(&y);
+                let mut out = y.clone();
+                rows::gelu(ks, out.data_mut());
+                Ok(out)
+            }
+            Activation::Relu => {
+                save.push(&y);
+                Ok(y)
+            }
+            Activation::None => Ok(y),
+        }
+    }
+
+    fn backward(&self, gy: &Tensor, saved: Saved, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let ks = inkling_kernels::kernels();
+        let mut s = saved.into_vec().into_iter();
+        let (x, w) = (s.next().expect("saved x"), s.next().expect("saved w"));
+        let (m, k, n) = dims(&[&x, &w])?;
+        // ∂/∂(pre-activation).
+        let g = match self.activation {
+            Activation::None => gy.clone(),
+            Activation::Relu => {
+                let y = s.next().expect("saved y");
+                let mut g = gy.clone();
+                for (g, &y) in g.data_mut().iter_mut().zip(y.data()) {
+                    if y <= 0.0 {
+                        *g = 0.0;
+                    }
+                }
+                g
+            }
+            Activation::Gelu => {
+                let pre = s.next().expect("saved pre-activation");
+                let mut g = gy.clone();
+                rows::gelu_backward(ks, pre.data(), g.data_mut())?;
+                g
+            }
+        };
+        let none = Epilogue::default();
+        let dx = if needs[0] {
+            let mut dx = Tensor::uninit(x.shape());
+            let p = GemmParams::new(m, k, n);
+            gemm::sgemm(ks, &p, g.data(), w.data(), dx.data_mut(), &none)?;
+            Some(dx)
+        } else {
+            None
+        };
+        let dw = if needs[1] {
+            let mut dw = Tensor::uninit(w.shape());
+            let p = GemmParams::new(n, k, m).trans_a();
+            gemm::sgemm(ks, &p, g.data(), x.data(), dw.data_mut(), &none)?;
+            Some(dw)
+        } else {
+            None
+        };
+        let mut grads = vec![dx, dw];
+        if needs.len() == 3 {
+            grads.push(needs[2].then(|| {
+                let mut db = Tensor::zeros(&[n]);
+                for row in g.data().chunks_exact(n) {
+                    for (d, v) in db.data_mut().iter_mut().zip(row) {
+                        *d += v;
+                    }
+                }
+                db
+            }));
+        }
+        Ok(grads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{gradcheck, rand_tensor, Tol};
+
+    #[test]
+    fn gradcheck_linear() {
+        for act in [Activation::None, Activation::Relu, Activation::Gelu] {
+            let x = rand_tensor(&[2, 3, 7], 1);
+            let w = rand_tensor(&[5, 7], 2);
+            let b = rand_tensor(&[5], 3);
+            gradcheck(
+                |xs| linear(&xs[0], &xs[1], Some(&xs[2]), act),
+                &[x.clone(), w.clone(), b],
+                Tol::F32,
+            );
+            gradcheck(|xs| linear(&xs[0], &xs[1], None, act), &[x, w], Tol::F32);
+        }
+    }
+
+    #[test]
+    fn linear_matches_naive() {
+        let x = rand_tensor(&[4, 3], 4);
+        let w = rand_tensor(&[2, 3], 5);
+        let b = rand_tensor(&[2], 6);
+        let y = linear(&x, &w, Some(&b), Activation::None).unwrap();
+        for i in 0..4 {
+            for j in 0..2 {
+                let mut r = b.data()[j];
+                for k in 0..3 {
+                    r += x.data()[i * 3 + k] * w.data()[j * 3 + k];
+                }
+                approx::assert_abs_diff_eq!(y.data()[i * 2 + j], r, epsilon = 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn linear_rejects_bad_shapes() {
+        let x = rand_tensor(&[4, 3], 4);
+        let w = rand_tensor(&[2, 4], 5);
+        assert!(matches!(
+            linear(&x, &w, None, Activation::None),
+            Err(Error::ShapeMismatch { op: "linear", .. })
+        ));
+    }
+}

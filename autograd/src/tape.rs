@@ -1,0 +1,273 @@
+//! The reverse-mode tape: ops record nodes as they run; `backward` walks them in reverse.
+//!
+//! One tape per thread. A node is recorded only when gradients are enabled (not inside [`no_grad`])
+//! and at least one input is tracked, so inference records nothing and drops intermediates at once.
+//! `backward` consumes the tape: saved values are freed node by node as soon as their backward ran,
+//! and tensors from an older tape read as untracked.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::ops::{Op, Saved};
+use crate::param::ParamId;
+use crate::profile;
+use crate::{Error, Result, Tensor};
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Where a tensor sits on a tape: the tape's generation and the node index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NodeRef {
+    gen: u64,
+    idx: usize,
+}
+
+impl NodeRef {
+    /// Whether the tape this node belongs to is still the current one.
+    pub(crate) fn is_current(self) -> bool {
+        TAPE.with(|t| t.borrow().gen == self.gen)
+    }
+}
+
+enum Entry {
+    Leaf {
+        param: Option<ParamId>,
+    },
+    Op {
+        op: Box<dyn Op>,
+        inputs: Vec<Option<usize>>,
+        saved: Option<Saved>,
+    },
+}
+
+struct Node {
+    entry: Entry,
+    shape: Vec<usize>,
+}
+
+struct Tape {
+    gen: u64,
+    nodes: Vec<Node>,
+    grad_enabled: bool,
+}
+
+thread_local! {
+    static TAPE: RefCell<Tape> = RefCell::new(Tape {
+        gen: GENERATION.fetch_add(1, Ordering::Relaxed),
+        nodes: Vec::new(),
+        grad_enabled: true,
+    });
+}
+
+/// Runs `f` with recording off: ops record nothing and free their intermediates at once.
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            TAPE.with(|t| t.borrow_mut().grad_enabled = self.0);
+        }
+    }
+    let _restore =
+        Restore(TAPE.with(|t| std::mem::replace(&mut t.borrow_mut().grad_enabled, false)));
+    f()
+}
+
+/// Whether ops on tracked tensors are being recorded (false inside [`no_grad`]).
+pub fn grad_enabled() -> bool {
+    TAPE.with(|t| t.borrow().grad_enabled)
+}
+
+/// Drops every recorded node (and what they saved); tensors from before read as untracked.
+pub fn clear_tape() {
+    let old = TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.gen = GENERATION.fetch_add(1, Ordering::Relaxed);
+        std::mem::take(&mut t.nodes)
+    });
+    drop(old);
+}
+
+/// Number of nodes on this thread's tape.
+pub fn tape_len() -> usize {
+    TAPE.with(|t| t.borrow().nodes.len())
+}
+
+/// Records a leaf (a parameter or a tensor that wants its gradient) when recording is on.
+pub(crate) fn leaf(shape: &[usize], param: Option<ParamId>) -> Option<NodeRef> {
+    TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        if !t.grad_enabled {
+            return None;
+        }
+        let idx = t.nodes.len();
+        t.nodes.push(Node {
+            entry: Entry::Leaf { param },
+            shape: shape.to_vec(),
+        });
+        Some(NodeRef { gen: t.gen, idx })
+    })
+}
+
+/// Whether an op on these inputs must be recorded.
+pub(crate) fn should_record(inputs: &[&Tensor]) -> bool {
+    TAPE.with(|t| {
+        let t = t.borrow();
+        t.grad_enabled
+            && inputs
+                .iter()
+                .any(|x| x.node.is_some_and(|n| n.gen == t.gen))
+    })
+}
+
+/// Appends an op node and returns its place.
+pub(crate) fn record(
+    op: Box<dyn Op>,
+    inputs: &[&Tensor],
+    saved: Saved,
+    shape: &[usize],
+) -> NodeRef {
+    TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        let gen = t.gen;
+        let inputs = inputs
+            .iter()
+            .map(|x| x.node.filter(|n| n.gen == gen).map(|n| n.idx))
+            .collect();
+        let idx = t.nodes.len();
+        t.nodes.push(Node {
+            entry: Entry::Op {
+                op,
+                inputs,
+                saved: Some(saved),
+            },
+            shape: shape.to_vec(),
+        });
+        NodeRef { gen, idx }
+    })
+}
+
+/// Gradients of one backward pass: per parameter (summed over its uses) and per marked leaf.
+#[derive(Debug, Default)]
+pub struct Gradients {
+    params: HashMap<ParamId, Tensor>,
+    leaves: HashMap<(u64, usize), Tensor>,
+}
+
+impl Gradients {
+    /// ∂loss/∂p for a parameter used in the forward pass.
+    pub fn param(&self, id: ParamId) -> Option<&Tensor> {
+        self.params.get(&id)
+    }
+
+    /// Moves a parameter's gradient out.
+    pub fn take_param(&mut self, id: ParamId) -> Option<Tensor> {
+        self.params.remove(&id)
+    }
+
+    /// ∂loss/∂x for a tensor marked with [`Tensor::requires_grad`] before the forward pass.
+    pub fn wrt(&self, x: &Tensor) -> Option<&Tensor> {
+        let n = x.node?;
+        self.leaves.get(&(n.gen, n.idx))
+    }
+
+    /// Number of parameters that received a gradient.
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+}
+
+fn accumulate(slot: &mut Option<Tensor>, g: Tensor) {
+    match slot {
+        None => *slot = Some(g),
+        Some(acc) => {
+            for (a, b) in acc.data_mut().iter_mut().zip(g.data()) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// Backpropagates from `y` (seeded with `seed`, or 1 for a scalar) and consumes the tape.
+pub(crate) fn backward(y: &Tensor, seed: Option<Tensor>) -> Result<Gradients> {
+    let start = y
+        .node
+        .filter(|n| n.is_current())
+        .ok_or(Error::NotRecorded)?;
+    let seed = match seed {
+        Some(s) if s.shape() == y.shape() => s.detach(),
+        Some(s) => {
+            return Err(Error::ShapeMismatch {
+                op: "backward seed",
+                lhs: y.shape().to_vec(),
+                rhs: s.shape().to_vec(),
+            })
+        }
+        None if y.numel() == 1 => Tensor::full(y.shape(), 1.0),
+        None => return Err(Error::NotScalar(y.shape().to_vec())),
+    };
+    let (gen, mut nodes) = TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        let gen = t.gen;
+        t.gen = GENERATION.fetch_add(1, Ordering::Relaxed);
+        (gen, std::mem::take(&mut t.nodes))
+    });
+    nodes.truncate(start.idx + 1);
+    let mut grads: Vec<Option<Tensor>> = vec![None; nodes.len()];
+    grads[start.idx] = Some(seed);
+    let mut out = Gradients::default();
+    while let Some(node) = nodes.pop() {
+        let idx = nodes.len();
+        let Some(gy) = grads[idx].take() else {
+            continue;
+        };
+        match node.entry {
+            Entry::Leaf { param: Some(id) } => {
+                let mut slot = out.params.remove(&id);
+                accumulate(&mut slot, gy);
+                out.params.extend(slot.map(|g| (id, g)));
+            }
+            Entry::Leaf { param: None } => {
+                out.leaves.insert((gen, idx), gy);
+            }
+            Entry::Op {
+                op,
+                inputs,
+                mut saved,
+            } => {
+                let needs: Vec<bool> = inputs.iter().map(Option::is_some).collect();
+                let saved = saved.take().unwrap_or_default();
+                let t0 = profile::enabled().then(Instant::now);
+                let gxs = op.backward(&gy, saved, &needs)?;
+                if let Some(t0) = t0 {
+                    profile::add(op.kind().name(), profile::Pass::Backward, t0.elapsed());
+                }
+                drop(gy);
+                if gxs.len() != inputs.len() {
+                    crate::bail_shape!(
+                        "backward",
+                        "{} returned {} gradients for {} inputs",
+                        op.kind().name(),
+                        gxs.len(),
+                        inputs.len()
+                    );
+                }
+                for (gx, input) in gxs.into_iter().zip(inputs) {
+                    let (Some(gx), Some(i)) = (gx, input) else {
+                        continue;
+                    };
+                    if gx.shape() != nodes[i].shape {
+                        return Err(Error::ShapeMismatch {
+                            op: op.kind().name(),
+                            lhs: nodes[i].shape.clone(),
+                            rhs: gx.shape().to_vec(),
+                        });
+                    }
+                    accumulate(&mut grads[i], gx.detach());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
