@@ -1,5 +1,9 @@
 //! Layers, models (ViT-Tiny, MobileViT, MobileNet), optimizers and the training loop (see DESIGN.md).
-//!
-//! Filled by the training issue.
 
 pub use inkling_autograd as autograd;
+
+mod error;
+pub mod module;
+
+pub use error::{Error, Result};
+pub use module::{Ctx, Model, Module, ParamRole};

@@ -1,0 +1,26 @@
+//! The nn crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything layers, optimizers and checkpoints can reject.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor op failed.
+    #[error(transparent)]
+    Autograd(#[from] inkling_autograd::Error),
+    /// A configuration value is invalid.
+    #[error("{what}")]
+    Config { what: String },
+    /// A checkpoint file is damaged, from another model, or unreadable.
+    #[error("checkpoint {path}: {what}")]
+    Checkpoint { path: PathBuf, what: String },
+    /// An I/O error on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Result alias for the nn crate.
+pub type Result<T> = std::result::Result<T, Error>;
