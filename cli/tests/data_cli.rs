@@ -475,3 +475,45 @@ fn convert_npy_to_parquet_is_exact_and_caps() {
         2
     );
 }
+
+#[test]
+fn synth_parquet_converts_back_to_the_same_npy() {
+    let dir = Scratch::new("synthpq");
+    let synth = |format: &str, out: &str| {
+        ok(&[
+            "data",
+            "synth",
+            "--out",
+            &dir.s(out),
+            "--format",
+            format,
+            "--samples-per-class",
+            "4",
+            "--classes",
+            "circle,star",
+            "--seed",
+            "9",
+        ])
+    };
+    synth("parquet", "pq");
+    synth("npy", "npy");
+    // A Parquet directory is a source like any other: convert reads it, list-classes sees it.
+    ok(&[
+        "data",
+        "convert",
+        "--source",
+        &dir.s("pq"),
+        "--out",
+        &dir.s("back"),
+        "--format",
+        "npy",
+    ]);
+    for class in ["circle", "star"] {
+        let want = npy::NpyBitmaps::open(dir.path("npy").join(format!("{class}.npy"))).unwrap();
+        let got = npy::NpyBitmaps::open(dir.path("back").join(format!("{class}.npy"))).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got.data(), want.data(), "{class}");
+    }
+    let classes = ok(&["data", "list-classes", "--source", &dir.s("pq")]);
+    assert_eq!(classes.lines().collect::<Vec<_>>(), ["circle", "star"]);
+}

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use inkling::data::formats::npy::NpyBitmaps;
+use inkling::data::formats::parquet::{ParquetBitmaps, ParquetColumns};
 use inkling::data::formats::{npy, parquet};
 use inkling::data::raster::{RasterConfig, Rasterizer};
 use inkling::data::Bitmap;
@@ -58,6 +59,11 @@ fn class_rows(source: &Source, name: &str, cap: usize) -> Result<Vec<Bitmap>> {
                     (0..file.len().min(cap))
                         .map(|i| Ok(*file.get(i)?))
                         .collect()
+                }
+                DirFormat::Parquet => {
+                    let limit = (cap != usize::MAX).then_some(cap);
+                    let file = ParquetBitmaps::open_with(path, &ParquetColumns::default(), limit)?;
+                    (0..file.len()).map(|i| Ok(*file.get(i)?)).collect()
                 }
                 DirFormat::Ndjson | DirFormat::Bin => {
                     let mut raster = Rasterizer::new(RasterConfig::default());

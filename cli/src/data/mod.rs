@@ -128,7 +128,8 @@ pub struct SynthArgs {
     /// Directory to write `<class>.<format>` files into (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// `npy` (28×28 bitmaps), `ndjson` (simplified strokes) or `bin` (Google's binary strokes).
+    /// `npy` or `parquet` (28×28 bitmaps), `ndjson` (simplified strokes) or `bin` (Google's binary
+    /// strokes).
     #[arg(long, default_value = "npy")]
     pub format: String,
     /// Drawings per class.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use inkling::data::formats::bin::BinReader;
 use inkling::data::formats::ndjson::NdjsonReader;
 use inkling::data::formats::npy::NpyDataset;
+use inkling::data::formats::parquet::{ParquetColumns, ParquetDataset};
 use inkling::data::raster::{RasterConfig, Rasterizer};
 use inkling::data::synth::{ClassSelection, SyntheticDoodles, CLASS_NAMES};
 use inkling::data::{Bitmap, BitmapSource, Drawing, Error, IMAGE_PIXELS};
@@ -20,6 +21,8 @@ pub enum DirFormat {
     Ndjson,
     /// Google's binary `.bin` (strokes, rasterized here).
     Bin,
+    /// Parquet, one file per class (bitmaps).
+    Parquet,
 }
 
 impl DirFormat {
@@ -29,14 +32,21 @@ impl DirFormat {
             DirFormat::Npy => "npy",
             DirFormat::Ndjson => "ndjson",
             DirFormat::Bin => "bin",
+            DirFormat::Parquet => "parquet",
         }
     }
+    /// Whether files of this format hold bitmaps (rather than strokes to rasterize).
+    pub fn is_bitmaps(self) -> bool {
+        matches!(self, DirFormat::Npy | DirFormat::Parquet)
+    }
+
     /// What the format is, for messages.
     pub fn describe(self) -> &'static str {
         match self {
             DirFormat::Npy => "numpy_bitmap .npy",
             DirFormat::Ndjson => "ndjson strokes",
             DirFormat::Bin => "binary .bin strokes",
+            DirFormat::Parquet => "Parquet bitmaps",
         }
     }
 }
@@ -46,7 +56,8 @@ impl DirFormat {
 pub struct ClassDir {
     /// The directory.
     pub dir: PathBuf,
-    /// The format its class files have (`.npy` wins when several are present).
+    /// The format its class files have (`.npy`, then `.parquet`, `.ndjson`, `.bin` when several are
+    /// present).
     pub format: DirFormat,
     /// (class name, file), sorted by name.
     pub classes: Vec<(String, PathBuf)>,
@@ -55,8 +66,13 @@ pub struct ClassDir {
 impl ClassDir {
     /// Scans `dir`; an error naming it when it holds no `.npy`, `.ndjson` or `.bin` file.
     pub fn scan(dir: &Path) -> Result<ClassDir> {
-        let mut found: [Vec<(String, PathBuf)>; 3] = Default::default();
-        let formats = [DirFormat::Npy, DirFormat::Ndjson, DirFormat::Bin];
+        let mut found: [Vec<(String, PathBuf)>; 4] = Default::default();
+        let formats = [
+            DirFormat::Npy,
+            DirFormat::Parquet,
+            DirFormat::Ndjson,
+            DirFormat::Bin,
+        ];
         for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
             let path = entry.map_err(|e| Error::io(dir, e))?.path();
             let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
@@ -83,7 +99,12 @@ impl ClassDir {
                 });
             }
         }
-        Err(Error::format(dir, "directory", "no .npy, .ndjson or .bin files in it").into())
+        Err(Error::format(
+            dir,
+            "directory",
+            "no .npy, .parquet, .ndjson or .bin files in it",
+        )
+        .into())
     }
 
     /// The file of class `name`; an unknown-class error (with a near name as a hint) otherwise.
@@ -218,18 +239,18 @@ impl Source {
                     out.push(rows);
                 }
             }
-            Source::Dir(d) if d.format == DirFormat::Npy => {
-                let set = NpyDataset::open_dir(&d.dir, Some(classes))?;
+            Source::Dir(d) if d.format.is_bitmaps() => {
+                let (set, counts) = open_bitmap_dir(d, Some(classes), None)?;
                 // The dataset sorts classes by name; map each requested class to its label.
                 let names = set.class_names().to_vec();
                 let mut starts = vec![0usize];
-                for &c in set.class_counts() {
+                for &c in &counts {
                     starts.push(starts.last().copied().unwrap_or(0) + c);
                 }
                 let mut rng = SplitMix::new(seed);
                 for name in classes {
                     let label = names.iter().position(|x| x == name).unwrap_or(0);
-                    let count = set.class_counts().get(label).copied().unwrap_or(0);
+                    let count = counts.get(label).copied().unwrap_or(0);
                     let picked = pick(&mut rng, count, n);
                     if picked.len() < n {
                         notes.push(format!("{name}: only {count} rows, showing all of them"));
@@ -274,7 +295,9 @@ pub fn first_drawings(format: DirFormat, path: &Path, n: usize) -> Result<Vec<Dr
     let iter: Box<dyn Iterator<Item = inkling::data::Result<Drawing>>> = match format {
         DirFormat::Ndjson => Box::new(NdjsonReader::open(path)?),
         DirFormat::Bin => Box::new(BinReader::open(path)?),
-        DirFormat::Npy => return Err(format!("{}: not a stroke file", path.display()).into()),
+        DirFormat::Npy | DirFormat::Parquet => {
+            return Err(format!("{}: not a stroke file", path.display()).into())
+        }
     };
     Ok(iter.take(n).collect::<inkling::data::Result<Vec<_>>>()?)
 }
@@ -304,4 +327,31 @@ fn pick(rng: &mut SplitMix, count: usize, n: usize) -> Vec<usize> {
     }
     picked.sort_unstable();
     picked
+}
+
+/// Opens the `.npy` or Parquet files of a class directory (`classes`: a subset; `per_class`: a cap on
+/// leading rows) as one source, with the rows used per class in label (sorted name) order.
+pub fn open_bitmap_dir(
+    d: &ClassDir,
+    classes: Option<&[String]>,
+    per_class: Option<usize>,
+) -> Result<(Box<dyn BitmapSource>, Vec<usize>)> {
+    Ok(match d.format {
+        DirFormat::Npy => {
+            let set = NpyDataset::open_dir_capped(&d.dir, classes, per_class)?;
+            let counts = set.class_counts().to_vec();
+            (Box::new(set), counts)
+        }
+        DirFormat::Parquet => {
+            let set = ParquetDataset::open_dir_with(
+                &d.dir,
+                classes,
+                per_class,
+                &ParquetColumns::default(),
+            )?;
+            let counts = set.class_counts().to_vec();
+            (Box::new(set), counts)
+        }
+        f => return Err(format!("{}: {} are not bitmaps", d.dir.display(), f.describe()).into()),
+    })
 }

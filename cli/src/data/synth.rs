@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use inkling::data::formats::{bin, ndjson, npy};
+use inkling::data::formats::{bin, ndjson, npy, parquet};
 use inkling::data::synth::{ClassSelection, SyntheticDoodles};
 use inkling::data::{Bitmap, BitmapSource, Drawing, IMAGE_PIXELS};
 
@@ -17,8 +17,9 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         "npy" => DirFormat::Npy,
         "ndjson" => DirFormat::Ndjson,
         "bin" => DirFormat::Bin,
+        "parquet" => DirFormat::Parquet,
         other => {
-            return Err(format!("--format {other:?}: expected npy, ndjson or bin").into());
+            return Err(format!("--format {other:?}: expected npy, parquet, ndjson or bin").into());
         }
     };
     if args.samples_per_class == 0 {
@@ -28,7 +29,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let start = Instant::now();
     let mut bytes = 0u64;
-    for name in &classes {
+    for (label, name) in classes.iter().enumerate() {
         // One class per set: a sample depends on (seed, class, index) only, so this is the same
         // drawing as in a set of all classes.
         let set = SyntheticDoodles::new(
@@ -38,7 +39,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         )?;
         let path = args.out.join(format!("{name}.{}", format.ext()));
         match format {
-            DirFormat::Npy => {
+            DirFormat::Npy | DirFormat::Parquet => {
                 let rows = (0..set.len())
                     .into_par_iter()
                     .map(|i| {
@@ -46,7 +47,12 @@ pub fn run(args: &SynthArgs) -> Result<()> {
                         set.read(i, &mut b).map(|_| b)
                     })
                     .collect::<inkling::data::Result<Vec<Bitmap>>>()?;
-                npy::write_npy(&path, &rows)?;
+                if format == DirFormat::Parquet {
+                    let label = u32::try_from(label).map_err(|_| "more than u32::MAX classes")?;
+                    parquet::write_parquet(&path, name, label, &rows)?;
+                } else {
+                    npy::write_npy(&path, &rows)?;
+                }
             }
             DirFormat::Ndjson | DirFormat::Bin => {
                 let drawings = (0..set.len())
