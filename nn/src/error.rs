@@ -14,6 +14,10 @@ pub enum Error {
     /// A checkpoint file is damaged, from another model, or unreadable.
     #[error("checkpoint {path}: {what}")]
     Checkpoint { path: PathBuf, what: String },
+    /// Evaluation input is inconsistent (logit/label lengths, label range, NaN logits) or a
+    /// training log line does not parse.
+    #[error("{op}: {what}")]
+    Metrics { op: &'static str, what: String },
     /// An I/O error on a named file.
     #[error("{path}: {source}")]
     Io {

@@ -3,6 +3,7 @@
 pub use inkling_autograd as autograd;
 
 mod error;
+pub mod metrics;
 pub mod module;
 
 pub use error::{Error, Result};

@@ -11,6 +11,8 @@ mod source;
 mod synth;
 mod view;
 
+pub(crate) use view::atomic_write;
+
 use std::path::PathBuf;
 
 pub use source::Source;
