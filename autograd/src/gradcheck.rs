@@ -103,3 +103,39 @@ pub fn gradcheck_inputs(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{apply, Op, OpKind, Saved};
+
+    /// `y = x` with a backward that returns twice the true gradient.
+    #[derive(Debug)]
+    struct DoubledGradient;
+
+    impl Op for DoubledGradient {
+        fn kind(&self) -> OpKind {
+            OpKind::Scale { factor: 1.0 }
+        }
+
+        fn forward(&self, xs: &[&Tensor], _: &mut Saved) -> Result<Tensor> {
+            Ok(xs[0].detach())
+        }
+
+        fn backward(&self, gy: &Tensor, _: Saved, _: &[bool]) -> Result<Vec<Option<Tensor>>> {
+            let mut g = gy.clone();
+            g.data_mut().iter_mut().for_each(|v| *v *= 2.0);
+            Ok(vec![Some(g)])
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "analytic")]
+    fn gradcheck_fails_on_a_wrong_backward() {
+        gradcheck(
+            |xs| apply(DoubledGradient, &[&xs[0]]),
+            &[rand_tensor(&[3, 4], 1)],
+            Tol::F32,
+        );
+    }
+}

@@ -6,9 +6,30 @@ use std::time::Instant;
 
 use crate::{profile, tape, Result, Tensor};
 
+mod binary;
+mod broadcast;
+mod concat;
+mod dropout;
+mod fake_quant;
+mod gather;
 mod linear;
+mod permute;
+mod reduce;
+mod reshape;
+mod slice;
+mod unary;
 
+pub use binary::{add, div, mul, sub};
+pub use concat::concat;
+pub use dropout::dropout;
+pub use fake_quant::{fake_quant, FakeQuant};
+pub use gather::gather_rows;
 pub use linear::linear;
+pub use permute::{permute, transpose};
+pub use reduce::{mean, mean_all, sum, sum_all};
+pub use reshape::reshape;
+pub use slice::slice;
+pub use unary::{add_scalar, gelu, hard_sigmoid, hard_swish, relu, scale, sigmoid, silu};
 
 /// The activation a fused op applies to its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -34,6 +55,89 @@ pub enum OpKind {
         /// Whether a bias input is present.
         bias: bool,
     },
+    /// `a + b`, numpy broadcasting.
+    Add,
+    /// `a − b`, numpy broadcasting.
+    Sub,
+    /// `a · b` elementwise, numpy broadcasting.
+    Mul,
+    /// `a / b` elementwise, numpy broadcasting.
+    Div,
+    /// `factor · x`.
+    Scale {
+        /// The multiplier.
+        factor: f32,
+    },
+    /// `x + value`.
+    AddScalar {
+        /// The addend.
+        value: f32,
+    },
+    /// `max(x, 0)`.
+    Relu,
+    /// GELU, exact erf form.
+    Gelu,
+    /// `x·relu6(x + 3)/6`.
+    HardSwish,
+    /// `relu6(x + 3)/6`.
+    HardSigmoid,
+    /// `x·σ(x)`.
+    Silu,
+    /// `σ(x)`.
+    Sigmoid,
+    /// The same elements (row-major order) with another shape.
+    Reshape {
+        /// The output shape.
+        shape: Vec<usize>,
+    },
+    /// Output axis `i` is input axis `perm[i]` (transpose is a permutation swapping two axes).
+    Permute {
+        /// The permutation.
+        perm: Vec<usize>,
+    },
+    /// Inputs joined along `axis`.
+    Concat {
+        /// The joined axis.
+        axis: usize,
+    },
+    /// Elements `start..end` of `axis`.
+    Slice {
+        /// The sliced axis.
+        axis: usize,
+        /// First index kept.
+        start: usize,
+        /// One past the last index kept.
+        end: usize,
+    },
+    /// Σ over `axes` (sorted); `[]` output shape when every axis is reduced without `keepdim`.
+    Sum {
+        /// The reduced axes, ascending.
+        axes: Vec<usize>,
+        /// Whether reduced axes stay as size 1.
+        keepdim: bool,
+    },
+    /// Mean over `axes` (sorted).
+    Mean {
+        /// The reduced axes, ascending.
+        axes: Vec<usize>,
+        /// Whether reduced axes stay as size 1.
+        keepdim: bool,
+    },
+    /// Inverted dropout: zero with probability `p`, scale the rest by 1/(1−p); the mask is a
+    /// function of `seed` and the element index. (Not recorded when `p == 0`.)
+    Dropout {
+        /// Drop probability.
+        p: f32,
+        /// Mask seed.
+        seed: u64,
+    },
+    /// Rows `indices` of a `[n, d]` table.
+    GatherRows {
+        /// The gathered row indices.
+        indices: Vec<usize>,
+    },
+    /// Affine quantize-dequantize with a straight-through gradient.
+    FakeQuant(FakeQuant),
 }
 
 impl OpKind {
@@ -41,6 +145,27 @@ impl OpKind {
     pub fn name(&self) -> &'static str {
         match self {
             OpKind::Linear { .. } => "linear",
+            OpKind::Add => "add",
+            OpKind::Sub => "sub",
+            OpKind::Mul => "mul",
+            OpKind::Div => "div",
+            OpKind::Scale { .. } => "scale",
+            OpKind::AddScalar { .. } => "add_scalar",
+            OpKind::Relu => "relu",
+            OpKind::Gelu => "gelu",
+            OpKind::HardSwish => "hard_swish",
+            OpKind::HardSigmoid => "hard_sigmoid",
+            OpKind::Silu => "silu",
+            OpKind::Sigmoid => "sigmoid",
+            OpKind::Reshape { .. } => "reshape",
+            OpKind::Permute { .. } => "permute",
+            OpKind::Concat { .. } => "concat",
+            OpKind::Slice { .. } => "slice",
+            OpKind::Sum { .. } => "sum",
+            OpKind::Mean { .. } => "mean",
+            OpKind::Dropout { .. } => "dropout",
+            OpKind::GatherRows { .. } => "gather_rows",
+            OpKind::FakeQuant(_) => "fake_quant",
         }
     }
 }
