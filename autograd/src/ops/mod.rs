@@ -31,6 +31,25 @@ pub use reshape::reshape;
 pub use slice::slice;
 pub use unary::{add_scalar, gelu, hard_sigmoid, hard_swish, relu, scale, sigmoid, silu};
 
+mod attention;
+mod batch_norm;
+mod conv2d;
+mod cross_entropy;
+mod depthwise_conv2d;
+mod layer_norm;
+mod matmul;
+mod par;
+mod softmax;
+
+pub use attention::attention;
+pub use batch_norm::{batch_norm_eval, batch_norm_train};
+pub use conv2d::{conv2d, Conv2dSpec};
+pub use cross_entropy::cross_entropy;
+pub use depthwise_conv2d::depthwise_conv2d;
+pub use layer_norm::layer_norm;
+pub use matmul::matmul;
+pub use softmax::{log_softmax, softmax};
+
 /// The activation a fused op applies to its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Activation {
@@ -138,6 +157,68 @@ pub enum OpKind {
     },
     /// Affine quantize-dequantize with a straight-through gradient.
     FakeQuant(FakeQuant),
+    /// `op(a)·op(b)` over the last two axes; a `[.., m, k]`, b `[.., k, n]` or rank 2 (shared
+    /// across the batch); a flag means that operand is stored transposed.
+    Matmul {
+        /// a is stored `[.., k, m]`.
+        trans_a: bool,
+        /// b is stored `[.., n, k]`.
+        trans_b: bool,
+    },
+    /// Softmax over the last axis.
+    Softmax,
+    /// Log-softmax over the last axis.
+    LogSoftmax,
+    /// Layer norm over the last axis; inputs x, γ, β.
+    LayerNorm {
+        /// Added to the variance.
+        eps: f32,
+    },
+    /// Batch norm over axis 1 of `[N, C, ..]`. Training: inputs x, γ, β, normalised by the batch
+    /// statistics; evaluation: inputs x, γ, β, running mean, running variance.
+    BatchNorm {
+        /// Added to the variance.
+        eps: f32,
+        /// Batch statistics (true) or running statistics (false).
+        training: bool,
+    },
+    /// 2-D convolution (cross-correlation), NCHW; inputs x `[N, C, H, W]`, W
+    /// `[O, C/groups, kh, kw]`, bias `[O]` if present.
+    Conv2d {
+        /// (kh, kw).
+        kernel: (usize, usize),
+        /// (vertical, horizontal).
+        stride: (usize, usize),
+        /// Zero padding (rows on top and bottom, columns on left and right).
+        padding: (usize, usize),
+        /// Channel groups.
+        groups: usize,
+        /// Whether a bias input is present.
+        bias: bool,
+    },
+    /// Depthwise 2-D convolution (one filter per channel, groups = C), NCHW; inputs x
+    /// `[N, C, H, W]`, W `[C, 1, kh, kw]`, bias `[C]` if present.
+    DepthwiseConv2d {
+        /// (kh, kw).
+        kernel: (usize, usize),
+        /// (vertical, horizontal).
+        stride: (usize, usize),
+        /// Zero padding (rows on top and bottom, columns on left and right).
+        padding: (usize, usize),
+        /// Whether a bias input is present.
+        bias: bool,
+    },
+    /// Fused multi-head self-attention core: qkv `[B, T, 3D]` (q | k | v) → `[B, T, D]`,
+    /// `softmax(q·kᵀ/√dh)·v` per head of width `dh = D/heads`.
+    Attention {
+        /// Number of heads.
+        heads: usize,
+    },
+    /// Mean cross-entropy of logits `[B, C]` against integer labels → `[]`.
+    CrossEntropy {
+        /// Weight ε of the uniform target: `(1−ε)·nll + ε·mean_c(−log p_c)`.
+        label_smoothing: f32,
+    },
 }
 
 impl OpKind {
@@ -166,6 +247,15 @@ impl OpKind {
             OpKind::Dropout { .. } => "dropout",
             OpKind::GatherRows { .. } => "gather_rows",
             OpKind::FakeQuant(_) => "fake_quant",
+            OpKind::Matmul { .. } => "matmul",
+            OpKind::Softmax => "softmax",
+            OpKind::LogSoftmax => "log_softmax",
+            OpKind::LayerNorm { .. } => "layer_norm",
+            OpKind::BatchNorm { .. } => "batch_norm",
+            OpKind::Conv2d { .. } => "conv2d",
+            OpKind::DepthwiseConv2d { .. } => "depthwise_conv2d",
+            OpKind::Attention { .. } => "attention",
+            OpKind::CrossEntropy { .. } => "cross_entropy",
         }
     }
 }
