@@ -118,6 +118,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Tensor;
 
     #[test]
     fn ranges_cover_items_once() {
@@ -147,6 +148,75 @@ mod tests {
         for i in 0..10 {
             assert_eq!(out[2 * i], i as f32);
             assert_eq!(out[2 * i + 1], -(i as f32));
+        }
+    }
+
+    /// Output and input gradients of `f` on tracked copies of `inputs`, seeded with fixed values.
+    fn run_with_grads(f: &dyn Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor]) -> Vec<Vec<f32>> {
+        crate::clear_tape();
+        let xs: Vec<Tensor> = inputs.iter().map(|x| x.detach().requires_grad()).collect();
+        let y = f(&xs).unwrap();
+        let seed = crate::gradcheck::rand_tensor(y.shape(), 9);
+        let grads = y.backward_with(seed).unwrap();
+        let mut out = vec![y.data().to_vec()];
+        out.extend(xs.iter().map(|x| grads.wrt(x).unwrap().data().to_vec()));
+        out
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        use crate::gradcheck::rand_tensor;
+        use crate::ops::*;
+        let spec = Conv2dSpec {
+            stride: (1, 1),
+            padding: (1, 1),
+            groups: 1,
+        };
+        let dw_spec = Conv2dSpec { groups: 3, ..spec };
+        type Case = (Box<dyn Fn(&[Tensor]) -> Result<Tensor>>, Vec<Tensor>);
+        let cases: Vec<Case> = vec![
+            (
+                Box::new(|xs| attention(&xs[0], 2)),
+                vec![rand_tensor(&[9, 6, 12], 1)],
+            ),
+            (
+                Box::new(move |xs| conv2d(&xs[0], &xs[1], Some(&xs[2]), &spec)),
+                vec![
+                    rand_tensor(&[11, 3, 5, 5], 2),
+                    rand_tensor(&[4, 3, 3, 3], 3),
+                    rand_tensor(&[4], 4),
+                ],
+            ),
+            (
+                Box::new(move |xs| depthwise_conv2d(&xs[0], &xs[1], Some(&xs[2]), &dw_spec)),
+                vec![
+                    rand_tensor(&[11, 3, 5, 5], 5),
+                    rand_tensor(&[3, 1, 3, 3], 6),
+                    rand_tensor(&[3], 7),
+                ],
+            ),
+            (
+                Box::new(|xs| layer_norm(&xs[0], &xs[1], &xs[2], 1e-5)),
+                vec![
+                    rand_tensor(&[300, 7], 8),
+                    rand_tensor(&[7], 9),
+                    rand_tensor(&[7], 10),
+                ],
+            ),
+            (
+                Box::new(|xs| matmul(&xs[0], &xs[1], true, false)),
+                vec![rand_tensor(&[13, 4, 3], 11), rand_tensor(&[4, 5], 12)],
+            ),
+        ];
+        // Other tests may run meanwhile: they see a different thread count, which by this very
+        // property does not change their results.
+        for (f, inputs) in &cases {
+            threads::set_num_threads(1);
+            let one = run_with_grads(f.as_ref(), inputs);
+            threads::set_num_threads(3);
+            let three = run_with_grads(f.as_ref(), inputs);
+            threads::set_num_threads(0);
+            assert_eq!(one, three);
         }
     }
 }
