@@ -176,6 +176,49 @@ impl Gradients {
     pub fn num_params(&self) -> usize {
         self.params.len()
     }
+
+    /// ∂loss/∂p for in-place changes (clipping by global norm).
+    pub fn param_mut(&mut self, id: ParamId) -> Option<&mut Tensor> {
+        self.params.get_mut(&id)
+    }
+
+    /// Sets a parameter's gradient (gradients reduced across ranks, tests); returns the old one.
+    pub fn insert_param(&mut self, id: ParamId, g: Tensor) -> Option<Tensor> {
+        self.params.insert(id, g.detach())
+    }
+
+    /// Multiplies every gradient by `s` (e.g. `1/k` after accumulating `k` micro-batches).
+    pub fn scale(&mut self, s: f32) {
+        for g in self.params.values_mut().chain(self.leaves.values_mut()) {
+            for v in g.data_mut() {
+                *v *= s;
+            }
+        }
+    }
+
+    /// Adds the gradients of another backward pass (gradient accumulation over micro-batches):
+    /// parameter gradients are summed per parameter; leaf gradients of `other` belong to its own
+    /// pass and are kept as they are. On a shape mismatch nothing is changed.
+    pub fn accumulate(&mut self, other: Gradients) -> Result<()> {
+        for (id, g) in &other.params {
+            if let Some(acc) = self.params.get(id) {
+                if acc.shape() != g.shape() {
+                    return Err(Error::ShapeMismatch {
+                        op: "Gradients::accumulate",
+                        lhs: acc.shape().to_vec(),
+                        rhs: g.shape().to_vec(),
+                    });
+                }
+            }
+        }
+        for (id, g) in other.params {
+            let mut slot = self.params.remove(&id);
+            accumulate(&mut slot, g);
+            self.params.extend(slot.map(|g| (id, g)));
+        }
+        self.leaves.extend(other.leaves);
+        Ok(())
+    }
 }
 
 fn accumulate(slot: &mut Option<Tensor>, g: Tensor) {
@@ -270,4 +313,67 @@ pub(crate) fn backward(y: &Tensor, seed: Option<Tensor>) -> Result<Gradients> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Param;
+
+    fn grads(entries: &[(&Param, &[usize], &[f32])]) -> Gradients {
+        let mut g = Gradients::default();
+        for (p, shape, v) in entries {
+            g.insert_param(p.id(), Tensor::from_slice(shape, v).expect("shape"));
+        }
+        g
+    }
+
+    #[test]
+    fn accumulate_sums_per_param_and_keeps_others() {
+        let (a, b, c) = (
+            Param::new(Tensor::zeros(&[2])),
+            Param::new(Tensor::zeros(&[1])),
+            Param::new(Tensor::zeros(&[3])),
+        );
+        let mut acc = grads(&[(&a, &[2], &[1.0, 2.0]), (&b, &[1], &[5.0])]);
+        let other = grads(&[(&a, &[2], &[0.5, -4.0]), (&c, &[3], &[1.0, 2.0, 3.0])]);
+        acc.accumulate(other).expect("same shapes");
+        assert_eq!(acc.num_params(), 3);
+        assert_eq!(acc.param(a.id()).map(Tensor::data), Some(&[1.5, -2.0][..]));
+        assert_eq!(acc.param(b.id()).map(Tensor::data), Some(&[5.0][..]));
+        assert_eq!(
+            acc.param(c.id()).map(Tensor::data),
+            Some(&[1.0, 2.0, 3.0][..])
+        );
+    }
+
+    #[test]
+    fn accumulate_rejects_a_shape_mismatch_and_changes_nothing() {
+        let (a, b) = (
+            Param::new(Tensor::zeros(&[2])),
+            Param::new(Tensor::zeros(&[1])),
+        );
+        let mut acc = grads(&[(&a, &[2], &[1.0, 2.0])]);
+        let other = grads(&[(&b, &[1], &[7.0]), (&a, &[1, 2], &[1.0, 1.0])]);
+        let err = acc.accumulate(other).expect_err("shapes differ");
+        assert!(
+            err.to_string().contains("[2]") && err.to_string().contains("[1, 2]"),
+            "{err}"
+        );
+        assert_eq!(acc.num_params(), 1);
+        assert_eq!(acc.param(a.id()).map(Tensor::data), Some(&[1.0, 2.0][..]));
+    }
+
+    #[test]
+    fn scale_and_param_mut_change_values_in_place() {
+        let a = Param::new(Tensor::zeros(&[2]));
+        let mut g = grads(&[(&a, &[2], &[1.0, -3.0])]);
+        g.scale(0.5);
+        assert_eq!(g.param(a.id()).map(Tensor::data), Some(&[0.5, -1.5][..]));
+        if let Some(t) = g.param_mut(a.id()) {
+            t.data_mut()[1] = 9.0;
+        }
+        assert_eq!(g.param(a.id()).map(Tensor::data), Some(&[0.5, 9.0][..]));
+        assert!(g.param_mut(Param::new(Tensor::zeros(&[1])).id()).is_none());
+    }
 }
