@@ -18,6 +18,9 @@ pub enum Error {
     /// training log line does not parse.
     #[error("{op}: {what}")]
     Metrics { op: &'static str, what: String },
+    /// Saved tensors (weights, optimizer state) do not fit what they are loaded into.
+    #[error("{what}")]
+    Mismatch { what: String },
     /// An I/O error on a named file.
     #[error("{path}: {source}")]
     Io {
@@ -28,3 +31,18 @@ pub enum Error {
 
 /// Result alias for the nn crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The first few of `names` joined by commas, with a count of the rest (for error messages).
+pub(crate) fn list(names: &[&str]) -> String {
+    const SHOW: usize = 8;
+    let mut s = names
+        .iter()
+        .take(SHOW)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOW {
+        s.push_str(&format!(" and {} more", names.len() - SHOW));
+    }
+    s
+}

@@ -8,3 +8,8 @@ pub mod module;
 
 pub use error::{Error, Result};
 pub use module::{Ctx, Model, Module, ParamRole};
+pub mod clip;
+pub mod optim;
+pub mod schedule;
+#[cfg(test)]
+mod testutil;
