@@ -8,6 +8,7 @@ pub mod module;
 
 pub use error::{Error, Result};
 pub use module::{Ctx, Model, Module, ParamRole};
+pub mod checkpoint;
 pub mod clip;
 pub mod optim;
 pub mod schedule;
