@@ -10,6 +10,8 @@ pub use error::{Error, Result};
 pub use module::{Ctx, Model, Module, ParamRole};
 pub mod checkpoint;
 pub mod clip;
+pub mod layers;
+pub mod models;
 pub mod optim;
 pub mod schedule;
 #[cfg(test)]

@@ -1,0 +1,5 @@
+//! Models: classifiers from images `[N, C, H, W]` to logits, built from [`crate::layers`].
+
+pub mod vit;
+
+pub use vit::{Vit, VitConfig};
