@@ -2,9 +2,10 @@
 
 mod bench;
 mod data;
-// `inkling eval` and `inkling train` use it once they land; until then only its tests do.
-#[cfg_attr(not(test), allow(dead_code))]
+mod eval;
 mod plot;
+mod profile;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         what: data::DataCmd,
     },
+    /// Train a model (default: a small ViT on the built-in synthetic doodles).
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a checkpoint: top-1/top-3, per-class precision/recall/F1, confusion of the worst
+    /// classes (text, JSON, Markdown, plots).
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -38,6 +44,9 @@ enum BenchWhat {
     /// Time the data pipeline: loader batches from memory-mapped `.npy` (with and without
     /// augmentation), rasterization and ndjson parsing.
     Data(bench::DataArgs),
+    /// Time training steps (forward, backward, AdamW) of a model on synthetic inputs, optionally
+    /// next to PyTorch in the same run.
+    Train(bench::TrainBenchArgs),
 }
 
 fn main() {
@@ -59,7 +68,12 @@ fn main() {
         Command::Bench {
             what: BenchWhat::Data(args),
         } => bench::data(&args),
+        Command::Bench {
+            what: BenchWhat::Train(args),
+        } => bench::train(&args),
         Command::Data { what } => data::run(&what),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

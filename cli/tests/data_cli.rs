@@ -1,59 +1,15 @@
 //! `inkling data …` and `inkling bench data` end to end, on small files each test writes (and on the
 //! shared Quick, Draw! slice when present).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use common::{inkling, ok, Scratch};
 
 use inkling::data::formats::{bin, ndjson, npy};
 use inkling::data::{Bitmap, Drawing, Stroke, IMAGE_PIXELS};
-
-fn inkling(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inkling"))
-        .args(args)
-        .env_remove("COLUMNS")
-        .output()
-        .expect("running inkling")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = inkling(args);
-    assert!(
-        out.status.success(),
-        "inkling {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// A fresh scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "inkling-cli-test-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

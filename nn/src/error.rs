@@ -21,6 +21,9 @@ pub enum Error {
     /// Saved tensors (weights, optimizer state) do not fit what they are loaded into.
     #[error("{what}")]
     Mismatch { what: String },
+    /// Training produced a non-finite value (loss or gradient) at an optimizer step.
+    #[error("step {step}: {what}; stopping (the last good checkpoint is kept)")]
+    NonFinite { step: u64, what: String },
     /// An I/O error on a named file.
     #[error("{path}: {source}")]
     Io {

@@ -16,3 +16,4 @@ pub mod optim;
 pub mod schedule;
 #[cfg(test)]
 mod testutil;
+pub mod train;

@@ -441,6 +441,9 @@ pub struct EpochRecord {
     pub images_per_s: f64,
     /// Wall-clock seconds of the epoch.
     pub seconds: f64,
+    /// Most tensor memory held during one training step of the epoch, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_step_mb: Option<f64>,
 }
 
 impl EpochRecord {
@@ -714,6 +717,7 @@ mod tests {
             lr: 1e-3,
             images_per_s: 120.5,
             seconds: 53.0,
+            peak_step_mb: None,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert!(!line.contains("val_top3"));

@@ -78,4 +78,6 @@ pub trait Model: Module {
     fn forward(&mut self, x: &Tensor, ctx: &Ctx) -> Result<Tensor>;
     /// The architecture name and config as JSON (stored in checkpoints, checked on load).
     fn config_json(&self) -> String;
+    /// The input one image must have: `[channels, height, width]`.
+    fn input_shape(&self) -> [usize; 3];
 }

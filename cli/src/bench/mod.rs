@@ -13,6 +13,7 @@ mod quant;
 mod report;
 mod shapes;
 mod timing;
+mod train;
 mod worker;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use report::{PeakKey, Record, Row};
 use timing::Timing;
 
 pub use data_pipeline::DataArgs;
+pub use train::{run as train, TrainBenchArgs};
 
 /// Errors of the bench command.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;

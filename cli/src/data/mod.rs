@@ -7,7 +7,7 @@
 mod convert;
 mod download;
 mod inspect;
-mod source;
+pub mod source;
 mod synth;
 mod view;
 

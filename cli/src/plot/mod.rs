@@ -78,7 +78,7 @@ fn write_png(scene: &Scene, path: &Path) -> io::Result<()> {
 }
 
 /// Writes `bytes` to `path` through a synced temporary sibling renamed into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     crate::data::atomic_write(path, |mut file| {
         file.write_all(bytes)?;
         Ok(())
@@ -230,6 +230,7 @@ mod tests {
     #[test]
     fn training_curves_svg_plots_every_series() {
         let rec = |epoch: usize, acc: f64, top3: Option<f64>| EpochRecord {
+            peak_step_mb: None,
             epoch,
             step: 100 * epoch as u64,
             train_loss: 2.0 / epoch as f64,

@@ -3,3 +3,22 @@
 pub mod vit;
 
 pub use vit::{Vit, VitConfig};
+
+use crate::{Error, Model, Result};
+
+/// Builds a model, with fresh weights, from the JSON of [`Model::config_json`] (a checkpoint's
+/// `inkling.model`); errors on an unknown architecture or a bad config.
+pub fn from_config_json(json: &str) -> Result<Box<dyn Model>> {
+    let arch = serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v.get("arch").and_then(|a| a.as_str()).map(str::to_string));
+    match arch.as_deref() {
+        Some("vit") => Ok(Box::new(Vit::new(VitConfig::from_config_json(json)?, 0)?)),
+        Some(other) => Err(Error::Config {
+            what: format!("unknown model architecture {other:?} (known: vit)"),
+        }),
+        None => Err(Error::Config {
+            what: "model config has no \"arch\"".into(),
+        }),
+    }
+}

@@ -250,6 +250,10 @@ impl Model for Vit {
         }
         serde_json::Value::Object(m).to_string()
     }
+
+    fn input_shape(&self) -> [usize; 3] {
+        [self.cfg.in_chans, self.cfg.image_size, self.cfg.image_size]
+    }
 }
 
 impl Module for Vit {

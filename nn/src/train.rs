@@ -1,0 +1,179 @@
+//! One training step (forward, label-smoothed cross-entropy, backward, clipping, accumulation,
+//! optimizer step) and batch evaluation. The epoch loop, data and I/O live in the caller (the CLI
+//! joins `data` and `nn`, which do not know each other).
+
+use inkling_autograd::{clear_tape, no_grad, ops, Gradients, Tensor};
+
+use crate::clip::clip_grad_norm;
+use crate::optim::Optimizer;
+use crate::schedule::Schedule;
+use crate::{Ctx, Error, Model, Result};
+
+/// Hyper-parameters of the update rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Peak learning rate.
+    pub lr: f32,
+    /// Learning rate over optimizer steps.
+    pub schedule: Schedule,
+    /// Label smoothing ε of the cross-entropy.
+    pub label_smoothing: f32,
+    /// Clip the global gradient norm to this (None: no clipping).
+    pub clip_norm: Option<f32>,
+    /// Batches whose gradients are summed before one optimizer step (≥ 1).
+    pub accumulate: usize,
+}
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Mean loss over the batch.
+    pub loss: f32,
+    /// Correctly classified samples (argmax of the logits).
+    pub correct: usize,
+    /// Samples.
+    pub n: usize,
+    /// Whether an optimizer step was taken after this batch (false while accumulating).
+    pub stepped: bool,
+    /// Learning rate of that step.
+    pub lr: f32,
+    /// Global gradient norm before clipping, when a step was taken.
+    pub grad_norm: Option<f32>,
+}
+
+/// A model, its optimizer and the position in training.
+pub struct Trainer {
+    /// The model being trained.
+    pub model: Box<dyn Model>,
+    /// Its optimizer.
+    pub optimizer: Box<dyn Optimizer>,
+    /// Update rule settings.
+    pub config: TrainConfig,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Batches seen (counts accumulation micro-batches).
+    pub batches: u64,
+    pending: Option<Gradients>,
+    pending_count: usize,
+}
+
+/// Number of rows whose largest logit is at the label.
+pub fn count_correct(logits: &[f32], classes: usize, labels: &[usize]) -> usize {
+    logits
+        .chunks_exact(classes.max(1))
+        .zip(labels)
+        .filter(|(row, &l)| argmax(row) == l)
+        .count()
+}
+
+/// Index of the largest value (the first on ties; NaN never wins).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] || row[best].is_nan() {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Trainer {
+    /// A trainer at step 0.
+    pub fn new(
+        model: Box<dyn Model>,
+        optimizer: Box<dyn Optimizer>,
+        config: TrainConfig,
+    ) -> Result<Trainer> {
+        if config.accumulate == 0 {
+            return Err(Error::Config {
+                what: "gradient accumulation must be at least 1 batch".into(),
+            });
+        }
+        Ok(Trainer {
+            model,
+            optimizer,
+            config,
+            step: 0,
+            batches: 0,
+            pending: None,
+            pending_count: 0,
+        })
+    }
+
+    /// Learning rate of the next optimizer step.
+    pub fn lr(&self) -> f32 {
+        self.config.schedule.lr(self.config.lr, self.step)
+    }
+
+    /// Forward and backward on one batch; every `accumulate` batches, one optimizer step.
+    /// `seed` keys this batch's randomness (dropout). A non-finite loss is an error naming the
+    /// step, and the model is left as it was.
+    pub fn train_batch(
+        &mut self,
+        images: &Tensor,
+        labels: &[usize],
+        seed: u64,
+    ) -> Result<StepStats> {
+        clear_tape();
+        let logits = self.model.forward(images, &Ctx::train(seed))?;
+        let classes = logits.dim(-1);
+        let correct = count_correct(logits.data(), classes, labels);
+        let loss = ops::cross_entropy(&logits, labels, self.config.label_smoothing)?;
+        let loss_value = loss.item()?;
+        if !loss_value.is_finite() {
+            clear_tape();
+            return Err(Error::NonFinite {
+                step: self.step,
+                what: format!("loss is {loss_value}"),
+            });
+        }
+        let scale = 1.0 / self.config.accumulate as f32;
+        let grads = loss.backward_with(Tensor::full(&[], scale))?;
+        drop(logits);
+        match &mut self.pending {
+            None => self.pending = Some(grads),
+            Some(acc) => acc.accumulate(grads)?,
+        }
+        self.pending_count += 1;
+        self.batches += 1;
+        let mut stats = StepStats {
+            loss: loss_value,
+            correct,
+            n: labels.len(),
+            stepped: false,
+            lr: self.lr(),
+            grad_norm: None,
+        };
+        if self.pending_count == self.config.accumulate {
+            let mut grads = self.pending.take().unwrap_or_default();
+            self.pending_count = 0;
+            let norm = clip_grad_norm(
+                &*self.model,
+                &mut grads,
+                self.config.clip_norm.unwrap_or(f32::INFINITY),
+            );
+            if !norm.is_finite() {
+                return Err(Error::NonFinite {
+                    step: self.step,
+                    what: format!("gradient norm is {norm}"),
+                });
+            }
+            self.optimizer.step(&mut *self.model, &grads, stats.lr)?;
+            self.step += 1;
+            stats.stepped = true;
+            stats.grad_norm = Some(norm);
+        }
+        Ok(stats)
+    }
+
+    /// Logits and the summed (not mean) loss of one batch, in evaluation mode without recording.
+    pub fn eval_batch(&mut self, images: &Tensor, labels: &[usize]) -> Result<(Tensor, f64)> {
+        let model = &mut self.model;
+        let ls = self.config.label_smoothing;
+        no_grad(|| -> Result<(Tensor, f64)> {
+            let logits = model.forward(images, &Ctx::eval())?;
+            let loss = ops::cross_entropy(&logits, labels, ls)?.item()? as f64;
+            Ok((logits, loss * labels.len() as f64))
+        })
+    }
+}
