@@ -177,3 +177,108 @@ impl Trainer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::model_tensors;
+    use crate::models::{Vit, VitConfig};
+    use crate::optim::{Sgd, SgdConfig};
+    use inkling_autograd::gradcheck::rand_tensor;
+
+    fn trainer(accumulate: usize, lr: f32) -> Trainer {
+        let cfg = VitConfig {
+            image_size: 8,
+            in_chans: 1,
+            patch: 4,
+            width: 8,
+            depth: 1,
+            heads: 2,
+            mlp_dim: 16,
+            classes: 3,
+            dropout: 0.0,
+            qkv_bias: true,
+        };
+        let sgd = Sgd::new(SgdConfig::default()).unwrap();
+        let config = TrainConfig {
+            lr,
+            schedule: Schedule::Constant,
+            label_smoothing: 0.1,
+            clip_norm: None,
+            accumulate,
+        };
+        Trainer::new(Box::new(Vit::new(cfg, 7).unwrap()), Box::new(sgd), config).unwrap()
+    }
+
+    #[test]
+    fn accumulating_two_half_batches_equals_one_full_batch() {
+        let x = rand_tensor(&[8, 1, 8, 8], 1);
+        let labels = [0, 1, 2, 0, 1, 2, 0, 1];
+        let mut full = trainer(1, 0.5);
+        let s = full.train_batch(&x, &labels, 0).unwrap();
+        assert!(s.stepped && s.grad_norm.is_some_and(|g| g > 0.0));
+        let mut acc = trainer(2, 0.5);
+        let halves = [
+            Tensor::from_slice(&[4, 1, 8, 8], &x.data()[..256]).unwrap(),
+            Tensor::from_slice(&[4, 1, 8, 8], &x.data()[256..]).unwrap(),
+        ];
+        assert!(
+            !acc.train_batch(&halves[0], &labels[..4], 0)
+                .unwrap()
+                .stepped
+        );
+        assert!(
+            acc.train_batch(&halves[1], &labels[4..], 0)
+                .unwrap()
+                .stepped
+        );
+        assert_eq!((full.step, acc.step), (1, 1));
+        let (a, b) = (model_tensors(&*full.model), model_tensors(&*acc.model));
+        let before = model_tensors(&*trainer(1, 0.5).model);
+        let mut moved = 0.0f32;
+        for (((name, ta), (_, tb)), (_, t0)) in a.iter().zip(&b).zip(&before) {
+            for ((&u, &v), &w) in ta.data().iter().zip(tb.data()).zip(t0.data()) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * (1.0 + u.abs()),
+                    "{name}: {u} vs {v}"
+                );
+                moved = moved.max((u - w).abs());
+            }
+        }
+        assert!(moved > 1e-3, "the step did not change the weights");
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_and_leaves_the_model_alone() {
+        let mut t = trainer(1, 0.1);
+        let before = model_tensors(&*t.model);
+        let mut x = rand_tensor(&[2, 1, 8, 8], 2);
+        x.data_mut()[5] = f32::NAN;
+        let err = t.train_batch(&x, &[0, 1], 0).unwrap_err();
+        assert!(matches!(err, Error::NonFinite { step: 0, .. }), "{err}");
+        assert!(err.to_string().contains("step 0"));
+        for ((_, a), (_, b)) in before.iter().zip(&model_tensors(&*t.model)) {
+            assert_eq!(a.data(), b.data());
+        }
+        assert_eq!(t.step, 0);
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_eval_counts_correct() {
+        let mut t = trainer(1, 0.01);
+        t.optimizer = Box::new(crate::optim::AdamW::new(Default::default()).unwrap());
+        let x = rand_tensor(&[6, 1, 8, 8], 3);
+        let labels = [0, 1, 2, 2, 1, 0];
+        let first = t.train_batch(&x, &labels, 0).unwrap().loss;
+        let mut last = first;
+        for i in 1..60 {
+            last = t.train_batch(&x, &labels, i).unwrap().loss;
+        }
+        assert!(last < 0.7 * first, "loss {first} → {last}");
+        let (logits, loss_sum) = t.eval_batch(&x, &labels).unwrap();
+        assert_eq!(logits.shape(), [6, 3]);
+        assert!(loss_sum > 0.0);
+        assert_eq!(count_correct(logits.data(), 3, &labels), 6);
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, f32::NAN]), 1);
+    }
+}
