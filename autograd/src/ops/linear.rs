@@ -3,7 +3,7 @@
 use inkling_kernels::gemm::{self, Epilogue, GemmParams};
 use inkling_kernels::rows;
 
-use super::{apply, Activation, Op, OpKind, Saved};
+use super::{apply, par, Activation, Op, OpKind, Saved};
 use crate::{Error, Result, Tensor};
 
 /// `y = act(x·Wᵀ + b)`; x `[.., in]`, W `[out, in]` (PyTorch layout), b `[out]`.
@@ -83,11 +83,25 @@ impl Op for Linear {
         save.push(xs[0]);
         save.push(xs[1]);
         match self.activation {
-            // GELU's backward needs its input: keep the pre-activation and apply GELU to a copy.
+            // GELU's backward needs its input: keep the pre-activation and write GELU of it into a
+            // new buffer, row blocks in parallel (copy and GELU of a block while it is in cache).
+            // Inference keeps nothing: GELU in place.
+            Activation::Gelu if !save.recording() => {
+                par::map_items(m, y.data_mut(), |_, o| {
+                    rows::gelu(ks, o);
+                    Ok(())
+                })?;
+                Ok(y)
+            }
             Activation::Gelu => {
                 save.push(&y);
-                let mut out = y.clone();
-                rows::gelu(ks, out.data_mut());
+                let mut out = Tensor::uninit(y.shape());
+                let pre = y.data();
+                par::map_items(m, out.data_mut(), |r, o| {
+                    o.copy_from_slice(&pre[r.start * n..r.end * n]);
+                    rows::gelu(ks, o);
+                    Ok(())
+                })?;
                 Ok(out)
             }
             Activation::Relu => {
@@ -103,23 +117,27 @@ impl Op for Linear {
         let mut s = saved.into_vec().into_iter();
         let (x, w) = (s.next().expect("saved x"), s.next().expect("saved w"));
         let (m, k, n) = dims(&[&x, &w])?;
-        // ∂/∂(pre-activation).
+        // ∂/∂(pre-activation), row blocks in parallel.
         let g = match self.activation {
             Activation::None => gy.clone(),
-            Activation::Relu => {
-                let y = s.next().expect("saved y");
-                let mut g = gy.clone();
-                for (g, &y) in g.data_mut().iter_mut().zip(y.data()) {
-                    if y <= 0.0 {
-                        *g = 0.0;
+            act => {
+                let saved_y = s.next().expect("saved (pre-)activation");
+                let mut g = Tensor::uninit(gy.shape());
+                let (gyd, yd) = (gy.data(), saved_y.data());
+                par::map_items(m, g.data_mut(), |r, o| {
+                    let span = r.start * n..r.end * n;
+                    o.copy_from_slice(&gyd[span.clone()]);
+                    if act == Activation::Gelu {
+                        rows::gelu_backward(ks, &yd[span], o)?;
+                    } else {
+                        for (g, &y) in o.iter_mut().zip(&yd[span]) {
+                            if y <= 0.0 {
+                                *g = 0.0;
+                            }
+                        }
                     }
-                }
-                g
-            }
-            Activation::Gelu => {
-                let pre = s.next().expect("saved pre-activation");
-                let mut g = gy.clone();
-                rows::gelu_backward(ks, pre.data(), g.data_mut())?;
+                    Ok(())
+                })?;
                 g
             }
         };
@@ -142,15 +160,20 @@ impl Op for Linear {
         };
         let mut grads = vec![dx, dw];
         if needs.len() == 3 {
-            grads.push(needs[2].then(|| {
-                let mut db = Tensor::zeros(&[n]);
-                for row in g.data().chunks_exact(n) {
-                    for (d, v) in db.data_mut().iter_mut().zip(row) {
-                        *d += v;
+            grads.push(if needs[2] {
+                let gd = g.data();
+                let db = par::map_reduce_items(m, None, n, |r, _, acc| {
+                    for row in gd[r.start * n..r.end * n].chunks_exact(n) {
+                        for (d, v) in acc.iter_mut().zip(row) {
+                            *d += v;
+                        }
                     }
-                }
-                db
-            }));
+                    Ok(())
+                })?;
+                Some(Tensor::new(&[n], db)?)
+            } else {
+                None
+            });
         }
         Ok(grads)
     }

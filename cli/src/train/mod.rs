@@ -33,7 +33,8 @@ use crate::data::{Result, Source};
 /// Options of `inkling train`.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model preset: vit-small-doodle (small, the README's), vit-6 (depth 6), vit-tiny (depth 12).
+    /// Model preset: vit-small-doodle (small, the README's), vit-6 (depth 6), vit-tiny (depth 12), or
+    /// linear (logistic regression on the pixels, a baseline).
     #[arg(long, default_value = "vit-small-doodle")]
     pub model: String,
     /// Override the preset's number of transformer blocks.

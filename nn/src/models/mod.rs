@@ -1,7 +1,9 @@
 //! Models: classifiers from images `[N, C, H, W]` to logits, built from [`crate::layers`].
 
+pub mod linear;
 pub mod vit;
 
+pub use linear::{LinearClassifier, LinearConfig};
 pub use vit::{Vit, VitConfig};
 
 use crate::{Error, Model, Result};
@@ -14,8 +16,9 @@ pub fn from_config_json(json: &str) -> Result<Box<dyn Model>> {
         .and_then(|v| v.get("arch").and_then(|a| a.as_str()).map(str::to_string));
     match arch.as_deref() {
         Some("vit") => Ok(Box::new(Vit::new(VitConfig::from_config_json(json)?, 0)?)),
+        Some("linear") => Ok(Box::new(LinearClassifier::from_config_json(json)?)),
         Some(other) => Err(Error::Config {
-            what: format!("unknown model architecture {other:?} (known: vit)"),
+            what: format!("unknown model architecture {other:?} (known: vit, linear)"),
         }),
         None => Err(Error::Config {
             what: "model config has no \"arch\"".into(),
