@@ -405,6 +405,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let model: Box<dyn Model> = match &resumed {
         Some((_, _, meta)) => models::from_config_json(&meta.model_json)?,
+        None if args.model == "linear" => Box::new(models::LinearClassifier::new(
+            models::LinearConfig {
+                image_size: args.image_size.unwrap_or(IMAGE_SIDE),
+                in_chans: 1,
+                classes: classes.len(),
+            },
+            recipe.seed,
+        )?),
         None => Box::new(models::Vit::new(
             model_config(args, classes.len())?,
             recipe.seed,
