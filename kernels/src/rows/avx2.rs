@@ -62,8 +62,13 @@ const ERFCX_Q: [f32; 9] = [
 ];
 /// 1/(2√2): t = 1/(1 + |x|/(2√2)).
 const HALF_FRAC_1_SQRT_2: f32 = 0.353_553_4;
-/// Beyond |x| = 20 the lower tail is 0 in f32; clamping keeps x² finite.
-const GELU_CLAMP: f32 = 20.0;
+/// Beyond |x| = 14.6, |x|·Φ(−|x|) and |x|·φ(x) are below 2⁻¹⁵⁰ and round to 0 in f32; clamping keeps
+/// e^(−x²/2)·2⁶⁴ normal.
+const GELU_CLAMP: f32 = 14.6;
+/// 2⁻⁶⁴, undoing the scale of `exp_neg_half_sq_scaled8` in the last product.
+const TWO_M64: f32 = 5.421_011e-20;
+/// 1.5·2²³: adding it rounds an f32 of magnitude < 2²² to an integer held in the low mantissa bits.
+const SHIFTER: f32 = 12_582_912.0;
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 const GELU_TANH_C: f32 = SQRT_2_OVER_PI as f32;
 
@@ -101,26 +106,45 @@ fn abs8(x: __m256) -> __m256 {
     _mm256_andnot_ps(splat(-0.0), x)
 }
 
-/// (Φ(−|x|), e^(−x²/2)) for |x| ≤ `GELU_CLAMP` (NaN propagates), both with relative accuracy.
+/// e^(−x²/2)·2⁶⁴ for |x| ≤ `GELU_CLAMP` (always a normal f32), with the relative accuracy of `exp8`.
 ///
-/// The exponential and the erfcx polynomial depend only on x, so their dependency chains overlap.
-/// x² is split exactly into hi + lo (FMA), so e^(−x²/2) = e^(−hi/2)·(1 − lo/2) keeps the relative
-/// accuracy of `exp8` instead of losing x²·ε in the tails.
+/// x² is split exactly into hi + lo (FMA) and lo enters the reduced argument, so the tails do not
+/// lose x²·ε. n = round(−hi/2·log₂e) comes from the shifter trick: adding 1.5·2²³ + 64 leaves n + 64
+/// in the low mantissa bits, and shifting those into the exponent field gives the scale 2ⁿ⁺⁶⁴
+/// directly. n ≥ −154 at the clamp, so the scaled result never leaves the normal range.
 #[target_feature(enable = "avx2,fma")]
-fn lower_tail8(x: __m256) -> (__m256, __m256) {
+fn exp_neg_half_sq_scaled8(x: __m256) -> __m256 {
     let hi = _mm256_mul_ps(x, x);
     let lo = _mm256_fmsub_ps(x, x, hi);
-    let e = exp8(_mm256_mul_ps(hi, splat(-0.5)));
-    let e = _mm256_fnmadd_ps(e, _mm256_mul_ps(lo, splat(0.5)), e);
+    let shifter = splat(SHIFTER + 64.0);
+    let nf = _mm256_fmadd_ps(hi, splat(-0.5 * LOG2E), shifter);
+    let n = _mm256_sub_ps(nf, shifter);
+    let r = _mm256_fnmadd_ps(n, splat(LN2_HI), _mm256_mul_ps(hi, splat(-0.5)));
+    let r = _mm256_fnmadd_ps(n, splat(LN2_LO), r);
+    let r = _mm256_fnmadd_ps(lo, splat(0.5), r);
+    let mut p = splat(EXP_P[0]);
+    for &c in &EXP_P[1..] {
+        p = _mm256_fmadd_ps(p, r, splat(c));
+    }
+    let p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), splat(1.0));
+    let scale = _mm256_slli_epi32::<23>(_mm256_castps_si256(nf));
+    _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), scale))
+}
+
+/// (2⁻⁶⁴·½erfcx(|x|/√2), e^(−x²/2)·2⁶⁴) for |x| ≤ `GELU_CLAMP`; NaN propagates through the first.
+/// Their product is Φ(−|x|). The two depend only on x, so their dependency chains overlap.
+#[target_feature(enable = "avx2,fma")]
+fn lower_tail8(x: __m256) -> (__m256, __m256) {
+    let e = exp_neg_half_sq_scaled8(x);
     let t = _mm256_div_ps(
         splat(1.0),
         _mm256_fmadd_ps(abs8(x), splat(HALF_FRAC_1_SQRT_2), splat(1.0)),
     );
-    let mut q = splat(ERFCX_Q[0]);
+    let mut q = splat(ERFCX_Q[0] * TWO_M64);
     for &c in &ERFCX_Q[1..] {
-        q = _mm256_fmadd_ps(q, t, splat(c));
+        q = _mm256_fmadd_ps(q, t, splat(c * TWO_M64));
     }
-    (_mm256_mul_ps(_mm256_mul_ps(t, q), e), e)
+    (_mm256_mul_ps(t, q), e)
 }
 
 /// x clamped to ±`GELU_CLAMP`; NaN stays NaN (max/min return their second operand on NaN).
@@ -130,11 +154,13 @@ fn gelu_clamp8(x: __m256) -> __m256 {
 }
 
 /// x·Φ(x) as m = x·Φ(−|x|) for x < 0 and x − m for x ≥ 0 (GELU(x) − GELU(−x) = x): the negative tail
-/// keeps its relative accuracy, and ±∞ give +∞ and −0.
+/// keeps its relative accuracy (one rounding into the subnormals), and ±∞ give +∞ and −0.
 #[target_feature(enable = "avx2,fma")]
 fn gelu8(x: __m256) -> __m256 {
     let xc = gelu_clamp8(x);
-    let m = _mm256_mul_ps(xc, lower_tail8(xc).0);
+    let (tq, e) = lower_tail8(xc);
+    // x·e is normal for every x (also tiny or subnormal x): one rounding, in the last product.
+    let m = _mm256_mul_ps(_mm256_mul_ps(xc, e), tq);
     // blendv picks its second operand where the sign bit of x is set.
     _mm256_blendv_ps(_mm256_sub_ps(x, m), m, x)
 }
@@ -143,9 +169,10 @@ fn gelu8(x: __m256) -> __m256 {
 #[target_feature(enable = "avx2,fma")]
 fn gelu_grad8(x: __m256) -> __m256 {
     let xc = gelu_clamp8(x);
-    let (p, e) = lower_tail8(xc);
+    let (tq, e) = lower_tail8(xc);
+    let p = _mm256_mul_ps(tq, e);
     let cdf = _mm256_blendv_ps(_mm256_sub_ps(splat(1.0), p), p, x);
-    _mm256_fmadd_ps(xc, _mm256_mul_ps(e, splat(INV_SQRT_2PI)), cdf)
+    _mm256_fmadd_ps(_mm256_mul_ps(xc, e), splat(INV_SQRT_2PI * TWO_M64), cdf)
 }
 
 /// (u, e^(−2|u|), 1/(1 + e^(−2|u|))) of the tanh-GELU, finite for every finite x.
@@ -223,6 +250,88 @@ macro_rules! map_x8 {
             unsafe { _mm256_storeu_ps(buf.as_mut_ptr(), r) };
             rem.copy_from_slice(&buf[..rem.len()]);
         }
+    }};
+}
+
+/// `map_x8!` with four independent vectors per iteration, so that long dependency chains overlap.
+macro_rules! map_x32 {
+    ($x:expr, |$v:ident| $body:expr) => {{
+        let x: &mut [f32] = $x;
+        let mut chunks = x.chunks_exact_mut(32);
+        for c in &mut chunks {
+            let p = c.as_mut_ptr();
+            // SAFETY: `c` holds exactly 32 f32, so p..p + 32 is in bounds.
+            let [r0, r1, r2, r3] = [0, 8, 16, 24].map(|o| unsafe { _mm256_loadu_ps(p.add(o)) });
+            let [r0, r1, r2, r3] = [
+                {
+                    let $v = r0;
+                    $body
+                },
+                {
+                    let $v = r1;
+                    $body
+                },
+                {
+                    let $v = r2;
+                    $body
+                },
+                {
+                    let $v = r3;
+                    $body
+                },
+            ];
+            // SAFETY: as above.
+            unsafe {
+                _mm256_storeu_ps(p, r0);
+                _mm256_storeu_ps(p.add(8), r1);
+                _mm256_storeu_ps(p.add(16), r2);
+                _mm256_storeu_ps(p.add(24), r3);
+            }
+        }
+        map_x8!(chunks.into_remainder(), |$v| $body);
+    }};
+}
+
+/// `map2_x8!` with four independent vectors per iteration.
+macro_rules! map2_x32 {
+    ($a:expr, $g:expr, |$av:ident, $gv:ident| $body:expr) => {{
+        let (a, g): (&[f32], &mut [f32]) = ($a, $g);
+        assert_eq!(a.len(), g.len(), "row kernel: slice lengths differ");
+        let mut gc = g.chunks_exact_mut(32);
+        let mut ac = a.chunks_exact(32);
+        for (ca, cg) in (&mut ac).zip(&mut gc) {
+            let (pa, pg) = (ca.as_ptr(), cg.as_mut_ptr());
+            // SAFETY: `ca` and `cg` hold exactly 32 f32 each.
+            let [a0, a1, a2, a3] = [0, 8, 16, 24].map(|o| unsafe { _mm256_loadu_ps(pa.add(o)) });
+            // SAFETY: as above.
+            let [g0, g1, g2, g3] = [0, 8, 16, 24].map(|o| unsafe { _mm256_loadu_ps(pg.add(o)) });
+            let [r0, r1, r2, r3] = [
+                {
+                    let ($av, $gv) = (a0, g0);
+                    $body
+                },
+                {
+                    let ($av, $gv) = (a1, g1);
+                    $body
+                },
+                {
+                    let ($av, $gv) = (a2, g2);
+                    $body
+                },
+                {
+                    let ($av, $gv) = (a3, g3);
+                    $body
+                },
+            ];
+            // SAFETY: as above.
+            unsafe {
+                _mm256_storeu_ps(pg, r0);
+                _mm256_storeu_ps(pg.add(8), r1);
+                _mm256_storeu_ps(pg.add(16), r2);
+                _mm256_storeu_ps(pg.add(24), r3);
+            }
+        }
+        map2_x8!(ac.remainder(), gc.into_remainder(), |$av, $gv| $body);
     }};
 }
 
@@ -576,7 +685,7 @@ fn exp_impl(x: &mut [f32]) {
 }
 #[target_feature(enable = "avx2,fma")]
 fn gelu_impl(x: &mut [f32]) {
-    map_x8!(x, |v| gelu8(v));
+    map_x32!(x, |v| gelu8(v));
 }
 #[target_feature(enable = "avx2,fma")]
 fn gelu_tanh_impl(x: &mut [f32]) {
@@ -584,7 +693,7 @@ fn gelu_tanh_impl(x: &mut [f32]) {
 }
 #[target_feature(enable = "avx2,fma")]
 fn gelu_grad_impl(x: &[f32], g: &mut [f32]) {
-    map2_x8!(x, g, |xv, gv| _mm256_mul_ps(gv, gelu_grad8(xv)));
+    map2_x32!(x, g, |xv, gv| _mm256_mul_ps(gv, gelu_grad8(xv)));
 }
 #[target_feature(enable = "avx2,fma")]
 fn gelu_tanh_grad_impl(x: &[f32], g: &mut [f32]) {

@@ -731,7 +731,7 @@ fn gelu_grad_ref(x: f64) -> f64 {
 
 /// The AVX2 erf-GELU (Φ(−|x|) = e^(−x²/2)·½erfcx, exp and erfcx both relative) against f64 on
 /// [−10, 10]: GELU within 6 ulp of itself, GELU′ within 4 ulp of |Φ| + |xφ| (the sum cancels near
-/// x ≈ −0.75). Measured: 3.7 and 2.6 ulp. NEON keeps the erfc-polynomial form, checked only against
+/// x ≈ −0.75). Measured: 3.3 and 2.6 ulp. NEON keeps the erfc-polynomial form, checked only against
 /// the scalar twin above.
 #[test]
 fn gelu_avx2_matches_f64_erf_on_a_dense_grid() {
