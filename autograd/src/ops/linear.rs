@@ -16,6 +16,7 @@ pub fn linear(
     let op = Linear {
         activation,
         bias: b.is_some(),
+        residual: false,
     };
     match b {
         Some(b) => apply(op, &[x, w, b]),
@@ -23,13 +24,41 @@ pub fn linear(
     }
 }
 
+/// `y = x·Wᵀ + b + r`: a linear layer whose output is added to a residual stream in the GEMM's
+/// epilogue (no separate pass over y); r has y's shape.
+pub fn linear_residual(x: &Tensor, w: &Tensor, b: Option<&Tensor>, r: &Tensor) -> Result<Tensor> {
+    let op = Linear {
+        activation: Activation::None,
+        bias: b.is_some(),
+        residual: true,
+    };
+    match b {
+        Some(b) => apply(op, &[x, w, b, r]),
+        None => apply(op, &[x, w, r]),
+    }
+}
+
 #[derive(Debug)]
 struct Linear {
     activation: Activation,
     bias: bool,
+    residual: bool,
 }
 
-/// (rows of x, in, out) after checking shapes.
+impl Linear {
+    /// The bias and residual inputs of `xs`, after checking how many there are.
+    fn extras<'a>(&self, xs: &[&'a Tensor]) -> Result<(Option<&'a Tensor>, Option<&'a Tensor>)> {
+        let want = 2 + usize::from(self.bias) + usize::from(self.residual);
+        if xs.len() != want {
+            crate::bail_shape!("linear", "expected {want} inputs, got {}", xs.len());
+        }
+        let b = self.bias.then(|| xs[2]);
+        let r = self.residual.then(|| xs[want - 1]);
+        Ok((b, r))
+    }
+}
+
+/// (rows of x, in, out) after checking the shapes of x and W.
 fn dims(xs: &[&Tensor]) -> Result<(usize, usize, usize)> {
     const OP: &str = "linear";
     let (x, w) = (xs[0], xs[1]);
@@ -42,15 +71,6 @@ fn dims(xs: &[&Tensor]) -> Result<(usize, usize, usize)> {
             rhs: w.shape().to_vec(),
         });
     }
-    if let Some(b) = xs.get(2) {
-        if b.shape() != [out] {
-            return Err(Error::ShapeMismatch {
-                op: OP,
-                lhs: w.shape().to_vec(),
-                rhs: b.shape().to_vec(),
-            });
-        }
-    }
     Ok((x.numel() / inp.max(1), inp, out))
 }
 
@@ -59,11 +79,22 @@ impl Op for Linear {
         OpKind::Linear {
             activation: self.activation,
             bias: self.bias,
+            residual: self.residual,
         }
     }
 
     fn forward(&self, xs: &[&Tensor], save: &mut Saved) -> Result<Tensor> {
-        let (m, k, n) = dims(xs)?;
+        let (bias, residual) = self.extras(xs)?;
+        let (m, k, n) = dims(&[xs[0], xs[1]])?;
+        if let Some(b) = bias {
+            if b.shape() != [n] {
+                return Err(Error::ShapeMismatch {
+                    op: "linear",
+                    lhs: xs[1].shape().to_vec(),
+                    rhs: b.shape().to_vec(),
+                });
+            }
+        }
         let ks = inkling_kernels::kernels();
         let mut shape = xs[0].shape().to_vec();
         *shape.last_mut().expect("rank checked") = n;
@@ -73,10 +104,19 @@ impl Op for Linear {
             Activation::Relu => gemm::Activation::Relu,
             Activation::Gelu => gemm::Activation::None,
         };
+        if let Some(r) = residual {
+            if r.shape() != shape.as_slice() || self.activation != Activation::None {
+                return Err(Error::ShapeMismatch {
+                    op: "linear residual",
+                    lhs: shape,
+                    rhs: r.shape().to_vec(),
+                });
+            }
+        }
         let epi = Epilogue {
-            bias: xs.get(2).map(|b| b.data()),
+            bias: bias.map(Tensor::data),
             activation,
-            residual: None,
+            residual: residual.map(Tensor::data),
         };
         let p = GemmParams::new(m, n, k).trans_b();
         gemm::sgemm(ks, &p, xs[0].data(), xs[1].data(), y.data_mut(), &epi)?;
@@ -159,7 +199,7 @@ impl Op for Linear {
             None
         };
         let mut grads = vec![dx, dw];
-        if needs.len() == 3 {
+        if self.bias {
             grads.push(if needs[2] {
                 let gd = g.data();
                 let db = par::map_reduce_items(m, None, n, |r, _, acc| {
@@ -174,6 +214,9 @@ impl Op for Linear {
             } else {
                 None
             });
+        }
+        if self.residual {
+            grads.push(needs[grads.len()].then(|| gy.clone()));
         }
         Ok(grads)
     }
@@ -197,6 +240,32 @@ mod tests {
             );
             gradcheck(|xs| linear(&xs[0], &xs[1], None, act), &[x, w], Tol::F32);
         }
+    }
+
+    #[test]
+    fn gradcheck_linear_residual() {
+        let x = rand_tensor(&[2, 3, 7], 1);
+        let w = rand_tensor(&[5, 7], 2);
+        let b = rand_tensor(&[5], 3);
+        let r = rand_tensor(&[2, 3, 5], 4);
+        gradcheck(
+            |xs| linear_residual(&xs[0], &xs[1], Some(&xs[2]), &xs[3]),
+            &[x.clone(), w.clone(), b.clone(), r.clone()],
+            Tol::F32,
+        );
+        gradcheck(
+            |xs| linear_residual(&xs[0], &xs[1], None, &xs[2]),
+            &[x.clone(), w.clone(), r.clone()],
+            Tol::F32,
+        );
+        // Equal to linear + add.
+        let fused = linear_residual(&x, &w, Some(&b), &r).unwrap();
+        let plain =
+            crate::ops::add(&linear(&x, &w, Some(&b), Activation::None).unwrap(), &r).unwrap();
+        for (a, p) in fused.data().iter().zip(plain.data()) {
+            assert!((a - p).abs() <= 1e-6 * (1.0 + p.abs()));
+        }
+        assert!(linear_residual(&x, &w, None, &rand_tensor(&[2, 3, 4], 5)).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use concat::concat;
 pub use dropout::dropout;
 pub use fake_quant::{fake_quant, FakeQuant};
 pub use gather::gather_rows;
-pub use linear::linear;
+pub use linear::{linear, linear_residual};
 pub use permute::{permute, transpose};
 pub use reduce::{mean, mean_all, sum, sum_all};
 pub use reshape::reshape;
@@ -73,6 +73,8 @@ pub enum OpKind {
         activation: Activation,
         /// Whether a bias input is present.
         bias: bool,
+        /// Whether a residual input (same shape as y, the last input) is added after the activation.
+        residual: bool,
     },
     /// `a + b`, numpy broadcasting.
     Add,

@@ -50,6 +50,15 @@ impl MultiHeadSelfAttention {
         let a = ops::attention(&qkv, self.heads)?;
         self.proj_drop.forward(&self.proj.forward(&a)?, ctx)
     }
+
+    /// `residual + forward(x)`; without dropout the add happens in the projection's GEMM.
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        if !self.proj_drop.is_identity(ctx) {
+            return ops::add(residual, &self.forward(x, ctx)?);
+        }
+        let a = ops::attention(&self.qkv.forward(x)?, self.heads)?;
+        self.proj.forward_residual(&a, residual)
+    }
 }
 
 impl Module for MultiHeadSelfAttention {

@@ -1,6 +1,6 @@
 //! `TransformerBlock`: a pre-norm encoder block, `x + attn(norm1(x))` then `x + mlp(norm2(x))`.
 
-use inkling_autograd::{ops, Param, Result, Tensor};
+use inkling_autograd::{Param, Result, Tensor};
 use rand::Rng;
 
 use super::{Dropout, LayerNorm, Mlp, MultiHeadSelfAttention};
@@ -57,8 +57,10 @@ impl TransformerBlock {
 
     /// `[B, T, D]` → `[B, T, D]`.
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        let x = ops::add(x, &self.attn.forward(&self.norm1.forward(x)?, ctx)?)?;
-        ops::add(&x, &self.mlp.forward(&self.norm2.forward(&x)?, ctx)?)
+        let x = self
+            .attn
+            .forward_residual(&self.norm1.forward(x)?, x, ctx)?;
+        self.mlp.forward_residual(&self.norm2.forward(&x)?, &x, ctx)
     }
 }
 

@@ -40,8 +40,14 @@ impl Dropout {
     }
 
     /// Drops elements in training; returns `x` itself otherwise.
+    /// Whether `forward` returns its input unchanged under `ctx` (evaluation, or p = 0).
+    pub fn is_identity(&self, ctx: &Ctx) -> bool {
+        !ctx.training || self.p == 0.0
+    }
+
+    /// Inverted dropout in training; identity otherwise.
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        if !ctx.training || self.p == 0.0 {
+        if self.is_identity(ctx) {
             return Ok(x.clone());
         }
         ops::dropout(x, self.p, self.seed(ctx.seed))

@@ -52,6 +52,17 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// `x·Wᵀ + b + r` with the residual added in the GEMM epilogue; needs no activation.
+    pub fn forward_residual(&self, x: &Tensor, r: &Tensor) -> Result<Tensor> {
+        if self.activation != Activation::None {
+            return ops::add(&self.forward(x)?, r);
+        }
+        let b = self.bias.as_ref().map(Param::tensor);
+        ops::linear_residual(x, &self.weight.tensor(), b.as_ref(), r)
+    }
+}
+
 impl Module for Linear {
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param, ParamRole)) {
         f(&join(prefix, "weight"), &self.weight, ParamRole::Weight);

@@ -1,7 +1,7 @@
 //! `Mlp`: the transformer feed-forward block, `fc1` with GELU fused into its GEMM, then `fc2`.
 
 use inkling_autograd::ops::Activation;
-use inkling_autograd::{Param, Result, Tensor};
+use inkling_autograd::{ops, Param, Result, Tensor};
 use rand::Rng;
 
 use super::{Dropout, Linear};
@@ -42,6 +42,15 @@ impl Mlp {
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let h = self.drop1.forward(&self.fc1.forward(x)?, ctx)?;
         self.drop2.forward(&self.fc2.forward(&h)?, ctx)
+    }
+
+    /// `residual + forward(x)`; without dropout the add happens in fc2's GEMM.
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        if !self.drop2.is_identity(ctx) {
+            return ops::add(residual, &self.forward(x, ctx)?);
+        }
+        let h = self.drop1.forward(&self.fc1.forward(x)?, ctx)?;
+        self.fc2.forward_residual(&h, residual)
     }
 }
 
