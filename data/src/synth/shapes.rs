@@ -71,34 +71,67 @@ fn poly(corners: &[(f32, f32)], per_edge: usize) -> Path {
     out
 }
 
-/// A closed polygon, drawn as one stroke (sometimes overshooting the start) or one stroke per edge.
+/// A closed polygon, drawn as one stroke (overshooting the start, or stopping short of it) or one
+/// stroke per edge.
 fn closed(corners: &[(f32, f32)], rng: &mut impl Rng) -> Vec<Path> {
     let n = corners.len();
     let start = rng.gen_range(0..n);
-    let ring: Vec<(f32, f32)> = (0..=n).map(|i| corners[(start + i) % n]).collect();
+    let mut ring: Vec<(f32, f32)> = (0..=n).map(|i| corners[(start + i) % n]).collect();
     if rng.gen_bool(0.25) {
-        ring.windows(2).map(|w| poly(w, 6)).collect()
+        return ring.windows(2).map(|w| poly(w, 6)).collect();
+    }
+    let lerp =
+        |a: (f32, f32), b: (f32, f32), t: f32| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
+    let end: f32 = rng.gen_range(-0.2..0.3);
+    if end > 0.0 {
+        // Overshoot: on along the first edge.
+        ring.push(lerp(ring[0], ring[1], end));
     } else {
-        vec![poly(&ring, 6)]
+        // A gap: the last edge stops short.
+        let last = ring[n];
+        ring[n] = lerp(ring[n - 1], last, 1.0 + end);
+    }
+    vec![poly(&ring, 6)]
+}
+
+/// The largest rotation (radians, either way) a class is drawn at: round and symmetric things and
+/// things that point turn freely, things that stand stay nearly upright.
+pub(super) fn max_rotation(class: usize) -> f32 {
+    match CLASS_NAMES[class.min(CLASS_NAMES.len() - 1)] {
+        "circle" | "spiral" | "arrow" => PI / 2.0,
+        "zigzag" => PI / 4.0,
+        "square" => PI / 8.0,
+        "triangle" | "star" => 0.3,
+        "lightning" => 0.25,
+        _ => 0.15,
     }
 }
 
 fn circle(rng: &mut impl Rng) -> Vec<Path> {
-    let ry = rng.gen_range(0.7..1.0);
+    let ry = rng.gen_range(0.65..1.0);
     let a0 = rng.gen_range(0.0..TAU);
-    let sweep = TAU + rng.gen_range(-0.3..0.5);
+    if rng.gen_bool(0.15) {
+        // Two halves.
+        let mid = PI + rng.gen_range(-0.3..0.3);
+        return vec![
+            arc(0.0, 0.0, 1.0, ry, a0, mid + 0.1, 18),
+            arc(0.0, 0.0, 1.0, ry, a0 + mid, TAU - mid + 0.15, 18),
+        ];
+    }
+    let sweep = TAU + rng.gen_range(-0.5..0.7);
     vec![arc(0.0, 0.0, 1.0, ry, a0, sweep, 36)]
 }
 
 fn square(rng: &mut impl Rng) -> Vec<Path> {
-    let h = rng.gen_range(0.75..1.0);
+    let h = rng.gen_range(0.6..1.0);
     let c = [(-1.0, -h), (1.0, -h), (1.0, h), (-1.0, h)];
     closed(&c, rng)
 }
 
 fn triangle(rng: &mut impl Rng) -> Vec<Path> {
-    let apex = rng.gen_range(-0.5..0.5);
-    let c = [(apex, -1.0), (1.0, 0.8), (-1.0, 0.8)];
+    let apex = rng.gen_range(-0.7..0.7);
+    let base = rng.gen_range(0.4..0.9);
+    let c = [(apex, -1.0), (1.0, base), (-1.0, base)];
     closed(&c, rng)
 }
 
@@ -154,23 +187,52 @@ fn spiral(rng: &mut impl Rng) -> Vec<Path> {
 }
 
 fn house(rng: &mut impl Rng) -> Vec<Path> {
-    let roof = rng.gen_range(-1.0..-0.6);
-    let eave = rng.gen_range(-0.3..0.0);
-    let mut strokes = vec![poly(
-        &[(-0.8, eave), (-0.8, 1.0), (0.8, 1.0), (0.8, eave)],
-        6,
-    )];
+    let roof = rng.gen_range(-1.0..-0.5);
+    let eave = rng.gen_range(-0.3..0.05);
+    let w = rng.gen_range(0.6..0.9);
+    let over = rng.gen_range(0.0..0.25);
+    let mut strokes = vec![poly(&[(-w, eave), (-w, 1.0), (w, 1.0), (w, eave)], 6)];
     strokes.push(poly(
-        &[(-1.0, eave + 0.05), (0.0, roof), (1.0, eave + 0.05)],
+        &[
+            (-w - over, eave + 0.05),
+            (0.0, roof),
+            (w + over, eave + 0.05),
+        ],
         6,
     ));
     if rng.gen_bool(0.5) {
-        strokes.push(poly(&[(-1.0, eave + 0.05), (1.0, eave + 0.05)], 8));
+        strokes.push(poly(&[(-w, eave), (w, eave)], 8));
     }
     if rng.gen_bool(0.6) {
-        let x = rng.gen_range(-0.4..0.2);
+        let x = rng.gen_range(-0.4..0.2) * w;
         strokes.push(poly(
             &[(x, 1.0), (x, 0.45), (x + 0.3, 0.45), (x + 0.3, 1.0)],
+            3,
+        ));
+    }
+    if rng.gen_bool(0.3) {
+        // A window.
+        let (x, y, d) = (
+            rng.gen_range(-0.6..0.2) * w,
+            rng.gen_range(0.05..0.3) + eave,
+            0.25,
+        );
+        strokes.extend(closed(
+            &[(x, y), (x + d, y), (x + d, y + d), (x, y + d)],
+            rng,
+        ));
+    }
+    if rng.gen_bool(0.2) {
+        // A chimney on the roof's slope.
+        let x = rng.gen_range(0.3..0.6) * w;
+        let y = roof + (eave - roof) * x / w;
+        strokes.push(poly(
+            &[
+                (x, y),
+                (x, roof - 0.1),
+                (x + 0.2, roof - 0.1),
+                (x + 0.2, y + 0.1),
+            ],
             3,
         ));
     }
@@ -212,21 +274,42 @@ fn smiley(rng: &mut impl Rng) -> Vec<Path> {
 }
 
 fn arrow(rng: &mut impl Rng) -> Vec<Path> {
-    let head = rng.gen_range(0.35..0.6);
-    let spread = rng.gen_range(0.3..0.55);
-    let shaft = poly(&[(-1.0, 0.0), (1.0, 0.0)], 10);
-    let v = poly(
-        &[(1.0 - head, -spread), (1.0, 0.0), (1.0 - head, spread)],
-        4,
-    );
-    if rng.gen_bool(0.5) {
-        vec![shaft, v]
-    } else {
-        // Shaft and head in one stroke.
-        let mut one = shaft;
-        one.extend(poly(&[(1.0, 0.0), (1.0 - head, -spread)], 4));
-        vec![one, poly(&[(1.0, 0.0), (1.0 - head, spread)], 4)]
+    let head = rng.gen_range(0.3..0.65);
+    let spread = rng.gen_range(0.25..0.55);
+    let tail = rng.gen_range(-1.0..-0.3);
+    let shaft = poly(&[(tail, 0.0), (1.0, 0.0)], 10);
+    let mut strokes = match rng.gen_range(0..3) {
+        0 => {
+            let v = poly(
+                &[(1.0 - head, -spread), (1.0, 0.0), (1.0 - head, spread)],
+                4,
+            );
+            vec![shaft, v]
+        }
+        1 => {
+            // Shaft and head in one stroke.
+            let mut one = shaft;
+            one.extend(poly(&[(1.0, 0.0), (1.0 - head, -spread)], 4));
+            vec![one, poly(&[(1.0, 0.0), (1.0 - head, spread)], 4)]
+        }
+        _ => {
+            // A closed triangular head on a shaft that stops at its base.
+            let shaft = poly(&[(tail, 0.0), (1.0 - head, 0.0)], 10);
+            let mut s = vec![shaft];
+            s.extend(closed(
+                &[(1.0, 0.0), (1.0 - head, spread), (1.0 - head, -spread)],
+                rng,
+            ));
+            s
+        }
+    };
+    if rng.gen_bool(0.2) {
+        // Fletching at the tail.
+        let f = head * 0.6;
+        strokes.push(poly(&[(tail + f, -spread * 0.7), (tail, 0.0)], 3));
+        strokes.push(poly(&[(tail + f, spread * 0.7), (tail, 0.0)], 3));
     }
+    strokes
 }
 
 fn cloud(rng: &mut impl Rng) -> Vec<Path> {
