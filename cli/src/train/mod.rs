@@ -71,15 +71,15 @@ pub struct TrainArgs {
     /// Fraction of each class held out, stratified, for validation.
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
-    /// Epochs (when resuming: the new total).
+    /// Epochs (default 20; when resuming: the new total).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Samples per batch.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
+    /// Peak learning rate (default: 2e-3 for vit-small-doodle, 1e-3 otherwise).
+    #[arg(long)]
+    pub lr: Option<f32>,
     /// adamw, lamb or sgd.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
@@ -156,9 +156,13 @@ fn recipe_from_args(args: &TrainArgs, classes: Vec<String>) -> Recipe {
         classes,
         samples_per_class: args.samples_per_class,
         val_fraction: args.val_fraction,
-        epochs: args.epochs.unwrap_or(10),
+        epochs: args.epochs.unwrap_or(20),
         batch_size: args.batch_size,
-        lr: args.lr,
+        lr: args.lr.unwrap_or(if args.model == "vit-small-doodle" {
+            2e-3
+        } else {
+            1e-3
+        }),
         optimizer: args.optimizer.clone(),
         momentum: args.momentum,
         nesterov: args.nesterov,
