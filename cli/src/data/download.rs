@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use inkling::data::download::{download, ClassChoice, DownloadFormat};
+use inkling::data::download::{download_capped, ClassChoice, DownloadFormat};
 
 use super::{DownloadArgs, Result};
 
@@ -46,11 +46,15 @@ pub fn run(args: &DownloadArgs) -> Result<()> {
         eprint!("\r{line}\x1b[K");
         let _ = std::io::stderr().flush();
     };
-    let fetched = download(
+    let samples = args
+        .samples_per_class
+        .map(|k| usize::try_from(k).unwrap_or(usize::MAX));
+    let fetched = download_capped(
         &choice,
         format,
         &args.out,
         args.base_url.as_deref(),
+        samples,
         &mut progress,
     )?;
     if tty {
@@ -58,9 +62,12 @@ pub fn run(args: &DownloadArgs) -> Result<()> {
     }
     for f in &fetched {
         println!(
-            "{:<24} {:>10} bytes  {}{}  {}",
+            "{:<24} {:>10} bytes  {}{}{}  {}",
             f.class,
             f.bytes,
+            f.samples
+                .map(|n| format!("{n} drawings (capped), "))
+                .unwrap_or_default(),
             if f.skipped {
                 "already complete"
             } else {

@@ -78,6 +78,10 @@ pub struct DownloadArgs {
     /// Base URL of the bucket or a mirror (default: $INKLING_QUICKDRAW_URL, else Google's).
     #[arg(long)]
     pub base_url: Option<String>,
+    /// Keep only the first K drawings per class (npy: a Range request for the header and K rows,
+    /// rewritten as a K-row file; ndjson/raw: K lines; bin: K records; parquet: K rows of the npy).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub samples_per_class: Option<u64>,
 }
 
 /// Options of `inkling data inspect`.

@@ -6,7 +6,7 @@
 //! the bytes already in the part file are hashed first and the check covers the whole file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
@@ -14,6 +14,8 @@ use ureq::http::{HeaderMap, StatusCode};
 
 use super::Progress;
 use crate::error::{Error, Result};
+use crate::formats::npy::{encode_header, NpyHeader, MAX_HEADER_LEN};
+use crate::types::IMAGE_PIXELS;
 
 /// What [`fetch_file`] did.
 pub(super) struct Outcome {
@@ -388,4 +390,322 @@ pub(super) fn base64_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// How much of a file a capped download keeps (see [`fetch_capped`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Cap {
+    /// The `.npy` header and the first K rows; the header is rewritten to say K rows.
+    NpyRows(u64),
+    /// The first K non-blank lines of an `.ndjson` file.
+    Lines(u64),
+    /// The first K records of a `.bin` file.
+    BinRecords(u64),
+}
+
+/// `<target>.capped.part`: a capped download's temporary, apart from a full download's `.part` so
+/// neither clobbers the other's resumable bytes.
+pub(super) fn capped_part_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_os_string();
+    name.push(".capped.part");
+    PathBuf::from(name)
+}
+
+/// `<target>.capped`: the sidecar marking a published file as a capped prefix. It holds
+/// `<requested K> <kept>`; a file without one is a whole file (checked by size against the server).
+pub(super) fn sidecar_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_os_string();
+    name.push(".capped");
+    PathBuf::from(name)
+}
+
+/// The sidecar's `(requested, kept)`, `None` when there is none (or it is unreadable garbage).
+pub(super) fn read_sidecar(target: &Path) -> Result<Option<(u64, u64)>> {
+    let side = sidecar_path(target);
+    let text = match std::fs::read_to_string(&side) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&side, e)),
+    };
+    let mut it = text.split_whitespace().map(str::parse::<u64>);
+    Ok(match (it.next(), it.next()) {
+        (Some(Ok(k)), Some(Ok(kept))) => Some((k, kept)),
+        _ => None,
+    })
+}
+
+/// Removes a file if present.
+pub(super) fn remove_if_present(path: &Path) -> Result<()> {
+    remove_part(path)
+}
+
+/// What [`fetch_capped`] did.
+pub(super) struct CappedOutcome {
+    pub(super) bytes: u64,
+    pub(super) kept: u64,
+    pub(super) skipped: bool,
+}
+
+/// Downloads only a prefix of `url` (the file of `class`) to `target`, as `cap` says, and records the
+/// cap in `target`'s sidecar. A capped file is never resumed (it is small) and never MD5-checked (the
+/// server's hash is of the whole object); a rerun with the same cap skips it, any other cap or a full
+/// download replaces it. For `.npy` it asks for `Range: bytes=0-N` and stops reading after the header
+/// and K rows either way, so a server ignoring `Range` (200, whole body) works too.
+pub(super) fn fetch_capped(
+    agent: &ureq::Agent,
+    url: &str,
+    class: &str,
+    target: &Path,
+    cap: Cap,
+    progress: &mut Progress<'_>,
+) -> Result<CappedOutcome> {
+    let k = match cap {
+        Cap::NpyRows(k) | Cap::Lines(k) | Cap::BinRecords(k) => k,
+    };
+    if target.is_file() {
+        if let Some((want, kept)) = read_sidecar(target)? {
+            if want == k {
+                let bytes = std::fs::metadata(target)
+                    .map_err(|e| Error::io(target, e))?
+                    .len();
+                progress(class, bytes, Some(bytes));
+                return Ok(CappedOutcome {
+                    bytes,
+                    kept,
+                    skipped: true,
+                });
+            }
+        }
+    }
+    let mut request = agent.get(url);
+    if let Cap::NpyRows(k) = cap {
+        // Preamble (≤ 12 bytes) + the longest header accepted + K rows; reading stops at what is needed.
+        let end = (12 + MAX_HEADER_LEN as u64)
+            .saturating_add(k.saturating_mul(IMAGE_PIXELS as u64))
+            .saturating_sub(1);
+        request = request.header("Range", format!("bytes=0-{end}"));
+    }
+    let mut response = request.call().map_err(|e| network(url, e))?;
+    match response.status() {
+        StatusCode::OK => {}
+        StatusCode::PARTIAL_CONTENT => {
+            if content_range(url, response.headers())?.0 != Some(0) {
+                return Err(Error::format(
+                    url,
+                    "content-range",
+                    "the server answered a range that does not start at byte 0",
+                ));
+            }
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            return Err(Error::format(
+                url,
+                "byte 0",
+                "the file on the server is empty",
+            ))
+        }
+        StatusCode::NOT_FOUND => {
+            return Err(Error::Invalid(format!(
+                "class {class:?}: {url}: HTTP 404 Not Found (no such file on the server)"
+            )))
+        }
+        other => {
+            return Err(Error::Invalid(format!(
+                "class {class:?}: {url}: unexpected HTTP status {other}"
+            )))
+        }
+    }
+    let part = capped_part_path(target);
+    let file = File::create(&part).map_err(|e| Error::io(&part, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut body = std::io::BufReader::new(response.body_mut().as_reader());
+    let copied = copy_prefix(url, class, &mut body, &mut out, cap, progress).and_then(|r| {
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&part, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&part, e))?;
+        Ok(r)
+    });
+    let (bytes, kept) = match copied {
+        Ok(r) => r,
+        Err(e) => {
+            remove_part(&part)?;
+            return Err(e);
+        }
+    };
+    // Sidecar off first: a crash before it is rewritten leaves a file taken for whole, which the
+    // size check against the server then rejects.
+    remove_part(&sidecar_path(target))?;
+    publish(&part, target)?;
+    let side = sidecar_path(target);
+    std::fs::write(&side, format!("{k} {kept}\n")).map_err(|e| Error::io(&side, e))?;
+    progress(class, bytes, Some(bytes));
+    Ok(CappedOutcome {
+        bytes,
+        kept,
+        skipped: false,
+    })
+}
+
+/// Copies the capped prefix of `body` to `out`; returns (bytes written, samples kept).
+fn copy_prefix(
+    url: &str,
+    class: &str,
+    body: &mut impl BufRead,
+    out: &mut impl Write,
+    cap: Cap,
+    progress: &mut Progress<'_>,
+) -> Result<(u64, u64)> {
+    let io = |e: std::io::Error| Error::io(url, e);
+    match cap {
+        Cap::NpyRows(k) => {
+            let mut head = vec![0u8; 12];
+            read_exact(url, body, &mut head, "the .npy preamble")?;
+            let (len_end, header_len) = match (head[6], head[7]) {
+                (1, _) => (10, usize::from(u16::from_le_bytes([head[8], head[9]]))),
+                _ => (
+                    12,
+                    u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
+                ),
+            };
+            if header_len > MAX_HEADER_LEN {
+                // Let the parser name the problem.
+                NpyHeader::parse(Path::new(url), &head)?;
+            }
+            let need = (len_end + header_len).saturating_sub(head.len());
+            let at = head.len();
+            head.resize(at + need, 0);
+            read_exact(url, body, &mut head[at..], "the .npy header")?;
+            let header = NpyHeader::parse(Path::new(url), &head)?;
+            // Bytes past the header that were already read (a v1 header read 2 bytes too many).
+            let extra = head.get(header.data_offset..).unwrap_or(&[]).to_vec();
+            let rows = (header.rows as u64).min(k);
+            let encoded = encode_header(rows as usize);
+            out.write_all(&encoded).map_err(io)?;
+            let data = rows * IMAGE_PIXELS as u64;
+            let total = encoded.len() as u64 + data;
+            let mut done = encoded.len() as u64;
+            let first = extra.len().min(data as usize);
+            out.write_all(&extra[..first]).map_err(io)?;
+            done += first as u64;
+            let mut buf = vec![0u8; 1 << 16];
+            while done < total {
+                let want = ((total - done) as usize).min(buf.len());
+                let n = match body.read(&mut buf[..want]) {
+                    Ok(0) => {
+                        return Err(Error::format(
+                            url,
+                            format!("byte {done}"),
+                            format!(
+                                "file ends inside row {} of the {rows} its header promises",
+                                (done - encoded.len() as u64) / IMAGE_PIXELS as u64
+                            ),
+                        ))
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io(e)),
+                };
+                out.write_all(&buf[..n]).map_err(io)?;
+                done += n as u64;
+                progress(class, done, Some(total));
+            }
+            Ok((total, rows))
+        }
+        Cap::Lines(k) => {
+            let (mut kept, mut bytes) = (0u64, 0u64);
+            let mut line = Vec::new();
+            while kept < k {
+                line.clear();
+                let n = body.read_until(b'\n', &mut line).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                out.write_all(&line).map_err(io)?;
+                if !line.ends_with(b"\n") {
+                    out.write_all(b"\n").map_err(io)?;
+                    bytes += 1;
+                }
+                bytes += n as u64;
+                kept += 1;
+                progress(class, bytes, None);
+            }
+            Ok((bytes, kept))
+        }
+        Cap::BinRecords(k) => {
+            let (mut kept, mut bytes) = (0u64, 0u64);
+            let mut record = Vec::new();
+            while kept < k {
+                record.clear();
+                record.resize(BIN_RECORD_HEAD, 0);
+                let got = read_some(body, &mut record).map_err(io)?;
+                if got == 0 {
+                    break;
+                }
+                if got < BIN_RECORD_HEAD {
+                    return Err(bin_cut(url, kept));
+                }
+                let n_strokes = u16::from_le_bytes([record[15], record[16]]);
+                for _ in 0..n_strokes {
+                    let mut n = [0u8; 2];
+                    if read_some(body, &mut n).map_err(io)? < 2 {
+                        return Err(bin_cut(url, kept));
+                    }
+                    record.extend_from_slice(&n);
+                    let points = 2 * usize::from(u16::from_le_bytes(n));
+                    let at = record.len();
+                    record.resize(at + points, 0);
+                    if read_some(body, &mut record[at..]).map_err(io)? < points {
+                        return Err(bin_cut(url, kept));
+                    }
+                }
+                out.write_all(&record).map_err(io)?;
+                bytes += record.len() as u64;
+                kept += 1;
+                progress(class, bytes, None);
+            }
+            Ok((bytes, kept))
+        }
+    }
+}
+
+/// Size of a `.bin` record's fixed head: key_id u64, countrycode 2, recognized u8, timestamp u32,
+/// n_strokes u16.
+const BIN_RECORD_HEAD: usize = 17;
+
+fn bin_cut(url: &str, kept: u64) -> Error {
+    Error::format(
+        url,
+        format!("record {kept}"),
+        "record cut short: the file ends inside it",
+    )
+}
+
+/// Fills as much of `buf` as the reader has; returns how much (less than `buf.len()` only at EOF).
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn read_exact(url: &str, r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<()> {
+    let got = read_some(r, buf).map_err(|e| Error::io(url, e))?;
+    if got < buf.len() {
+        return Err(Error::format(
+            url,
+            "header",
+            format!("file ends inside {what}"),
+        ));
+    }
+    Ok(())
 }

@@ -14,9 +14,14 @@
 //! Two options are deliberately not handled here:
 //! - **Parquet** has no Google source. [`DownloadFormat::Parquet`] fetches the `.npy` files and the
 //!   returned [`Fetched`] list names them ([`Fetched::path`]); converting them is the converter's job.
-//! - **Samples per class**: the whole file is always fetched. A prefix of an `.npy` would keep a
-//!   header that promises all N rows (a file the reader rightly rejects as truncated), and prefixes
-//!   of the other formats end mid-record, so the cap is applied when reading, never by truncating.
+//! - **Samples per class** ([`Downloader::fetch_class_capped`], `--samples-per-class K`): only a
+//!   prefix is fetched. For `.npy` a `Range: bytes=0-N` request covers the header and K rows (reading
+//!   stops there even if the server ignores `Range` and sends everything) and the header is rewritten
+//!   to say K rows, so the file is a valid, complete `.npy` of K drawings; `.ndjson` keeps the first K
+//!   lines and `.bin` the first K records. Fewer in the file than K gives the whole file. A capped
+//!   file is marked by a `<file>.capped` sidecar (`<K> <kept>`): a rerun with the same K skips it,
+//!   another K or a full download replaces it, and a full download never takes it for complete. It
+//!   is not MD5-checked (the server's hash covers the whole object) nor resumed (it is small).
 
 mod classes;
 mod fetch;
@@ -162,6 +167,8 @@ pub struct Fetched {
     pub skipped: bool,
     /// True when the server sent an MD5 (`x-goog-hash`) and the bytes matched it.
     pub md5_verified: bool,
+    /// For a capped download: how many drawings the file holds (at most the cap).
+    pub samples: Option<u64>,
 }
 
 /// Progress callback: `(class, bytes_done, bytes_total)`, total `None` while the server has not said.
@@ -211,6 +218,24 @@ impl Downloader {
         dir: &Path,
         progress: &mut Progress<'_>,
     ) -> Result<Fetched> {
+        self.fetch_class_capped(format, class, dir, None, progress)
+    }
+
+    /// [`Downloader::fetch_class`] keeping only the first `samples_per_class` drawings when it is
+    /// `Some` (see the module doc; 0 is an error).
+    pub fn fetch_class_capped(
+        &self,
+        format: DownloadFormat,
+        class: &str,
+        dir: &Path,
+        samples_per_class: Option<usize>,
+        progress: &mut Progress<'_>,
+    ) -> Result<Fetched> {
+        if samples_per_class == Some(0) {
+            return Err(Error::Invalid(
+                "samples per class must be at least 1".into(),
+            ));
+        }
         // Only canonical names: they are safe path components, and a typo gets its hint here.
         let class = select_classes(&ClassChoice::Names(vec![class.to_string()]))?
             .first()
@@ -222,6 +247,30 @@ impl Downloader {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
+        if let Some(k) = samples_per_class {
+            let k = k as u64;
+            let cap = match format {
+                DownloadFormat::Ndjson | DownloadFormat::Raw => fetch::Cap::Lines(k),
+                DownloadFormat::Bin => fetch::Cap::BinRecords(k),
+                _ => fetch::Cap::NpyRows(k),
+            };
+            let outcome = fetch::fetch_capped(&self.agent, &url, class, &path, cap, progress)?;
+            return Ok(Fetched {
+                class: class.to_string(),
+                format,
+                path,
+                url,
+                bytes: outcome.bytes,
+                skipped: outcome.skipped,
+                md5_verified: false,
+                samples: Some(outcome.kept),
+            });
+        }
+        // A capped file is never a complete one: drop it (file first, then its sidecar) and fetch whole.
+        if fetch::read_sidecar(&path)?.is_some() || fetch::sidecar_path(&path).exists() {
+            fetch::remove_if_present(&path)?;
+            fetch::remove_if_present(&fetch::sidecar_path(&path))?;
+        }
         let outcome = fetch::fetch_file(&self.agent, &url, class, &path, progress)?;
         Ok(Fetched {
             class: class.to_string(),
@@ -231,6 +280,7 @@ impl Downloader {
             bytes: outcome.bytes,
             skipped: outcome.skipped,
             md5_verified: outcome.md5_verified,
+            samples: None,
         })
     }
 
@@ -243,9 +293,21 @@ impl Downloader {
         dir: &Path,
         progress: &mut Progress<'_>,
     ) -> Result<Vec<Fetched>> {
+        self.fetch_all_capped(classes, format, dir, None, progress)
+    }
+
+    /// [`Downloader::fetch_all`] with [`Downloader::fetch_class_capped`]'s cap.
+    pub fn fetch_all_capped(
+        &self,
+        classes: &[&str],
+        format: DownloadFormat,
+        dir: &Path,
+        samples_per_class: Option<usize>,
+        progress: &mut Progress<'_>,
+    ) -> Result<Vec<Fetched>> {
         classes
             .iter()
-            .map(|class| self.fetch_class(format, class, dir, progress))
+            .map(|class| self.fetch_class_capped(format, class, dir, samples_per_class, progress))
             .collect()
     }
 }
@@ -261,4 +323,24 @@ pub fn download(
 ) -> Result<Vec<Fetched>> {
     let classes = select_classes(choice)?;
     Downloader::new(&base_url(base)).fetch_all(&classes, format, dir, progress)
+}
+
+/// [`download`] keeping only the first `samples_per_class` drawings of each class when `Some` (see
+/// the module doc). For Parquet the cap applies to the `.npy` files fetched for conversion.
+pub fn download_capped(
+    choice: &ClassChoice,
+    format: DownloadFormat,
+    dir: &Path,
+    base: Option<&str>,
+    samples_per_class: Option<usize>,
+    progress: &mut Progress<'_>,
+) -> Result<Vec<Fetched>> {
+    let classes = select_classes(choice)?;
+    Downloader::new(&base_url(base)).fetch_all_capped(
+        &classes,
+        format,
+        dir,
+        samples_per_class,
+        progress,
+    )
 }

@@ -105,21 +105,27 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Served>) -> Option<Stri
     let mut lines = head.lines();
     let mut first = lines.next()?.split(' ');
     let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
-    let range: Option<u64> = lines.find_map(|l| {
+    // `bytes=N-` or `bytes=N-M` (M inclusive).
+    let range: Option<(u64, Option<u64>)> = lines.find_map(|l| {
         let (k, v) = l.split_once(':')?;
         if !k.eq_ignore_ascii_case("range") {
             return None;
         }
-        v.trim()
-            .strip_prefix("bytes=")?
-            .strip_suffix('-')?
-            .parse()
-            .ok()
+        let (a, b) = v.trim().strip_prefix("bytes=")?.split_once('-')?;
+        let end = if b.is_empty() {
+            None
+        } else {
+            Some(b.parse().ok()?)
+        };
+        Some((a.parse().ok()?, end))
     });
     let line = match range {
-        Some(r) => format!("{method} {path} bytes={r}-"),
+        Some((r, None)) => format!("{method} {path} bytes={r}-"),
+        Some((r, Some(e))) => format!("{method} {path} bytes={r}-{e}"),
         None => format!("{method} {path}"),
     };
+    let range_end = range.and_then(|(_, e)| e);
+    let range = range.map(|(r, _)| r);
     let Some(file) = files.get(&path) else {
         let _ = stream
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -140,11 +146,14 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Served>) -> Option<Stri
             &[][..],
             format!("bytes */{len}"),
         ),
-        Some(r) if file.honor_range => (
-            "206 Partial Content",
-            &file.body[r as usize..],
-            format!("bytes {r}-{}/{len}", len - 1),
-        ),
+        Some(r) if file.honor_range => {
+            let last = range_end.map_or(len - 1, |e| (e as usize).min(len - 1));
+            (
+                "206 Partial Content",
+                &file.body[r as usize..=last],
+                format!("bytes {r}-{last}/{len}"),
+            )
+        }
         _ => ("200 OK", &file.body[..], String::new()),
     };
     if !content_range.is_empty() {

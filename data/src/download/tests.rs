@@ -473,3 +473,154 @@ fn format_names_and_base64() {
     }
     assert!(base64_decode("a*b").is_none());
 }
+
+/// A `.npy` of `rows` distinct bitmaps (numpy's own header layout).
+fn npy_file(rows: usize, seed: u32) -> Vec<u8> {
+    let mut out = crate::formats::npy::encode_header(rows);
+    out.extend(bytes(rows * crate::IMAGE_PIXELS, seed));
+    out
+}
+
+fn capped(
+    base: &str,
+    format: DownloadFormat,
+    class: &str,
+    dir: &Path,
+    k: usize,
+) -> Result<Fetched> {
+    Downloader::new(base).fetch_class_capped(format, class, dir, Some(k), &mut |_: &str, _, _| {})
+}
+
+fn check_npy_prefix(path: &Path, full: &[u8], k: usize) {
+    let npy = crate::formats::npy::NpyBitmaps::open(path).unwrap();
+    assert_eq!(npy.len(), k);
+    let off = crate::formats::npy::NpyHeader::parse(Path::new("full"), full)
+        .unwrap()
+        .data_offset;
+    assert_eq!(npy.data(), &full[off..off + k * crate::IMAGE_PIXELS]);
+}
+
+#[test]
+fn capped_npy_uses_a_range_request_and_keeps_k_rows() {
+    let dir = scratch("dl-cap-npy");
+    let full = npy_file(50, 7);
+    let server = TestServer::start(one("/numpy_bitmap/cat.npy", served(&full)), 4);
+    let got = capped(&server.base, DownloadFormat::Npy, "cat", &dir, 5).unwrap();
+    let log = server.finish();
+    let end = 12 + crate::formats::npy::MAX_HEADER_LEN + 5 * crate::IMAGE_PIXELS - 1;
+    assert_eq!(log, [format!("GET /numpy_bitmap/cat.npy bytes=0-{end}")]);
+    check_npy_prefix(&got.path, &full, 5);
+    assert_eq!(
+        (got.samples, got.md5_verified, got.skipped),
+        (Some(5), false, false)
+    );
+    assert!(!fetch::capped_part_path(&got.path).exists());
+
+    // Same cap again: skipped without a request. A full download then replaces the capped file.
+    let server = TestServer::start(one("/numpy_bitmap/cat.npy", served(&full)), 4);
+    let again = capped(&server.base, DownloadFormat::Npy, "cat", &dir, 5).unwrap();
+    assert!(again.skipped);
+    let whole = fetch(&server.base, "cat", &dir).0.unwrap();
+    assert_eq!(server.finish(), ["GET /numpy_bitmap/cat.npy"]);
+    assert!(whole.md5_verified && !whole.skipped);
+    assert_eq!(std::fs::read(&whole.path).unwrap(), full);
+    assert!(!fetch::sidecar_path(&whole.path).exists());
+}
+
+#[test]
+fn capped_npy_from_a_server_ignoring_range() {
+    let dir = scratch("dl-cap-norange");
+    let full = npy_file(40, 8);
+    let s = Served {
+        honor_range: false,
+        ..served(&full)
+    };
+    let server = TestServer::start(one("/numpy_bitmap/cat.npy", s), 4);
+    let got = capped(&server.base, DownloadFormat::Npy, "cat", &dir, 3).unwrap();
+    server.finish();
+    check_npy_prefix(&got.path, &full, 3);
+    assert_eq!(got.samples, Some(3));
+}
+
+#[test]
+fn cap_larger_than_the_file_keeps_everything() {
+    let dir = scratch("dl-cap-big");
+    let full = npy_file(4, 9);
+    let server = TestServer::start(one("/numpy_bitmap/cat.npy", served(&full)), 4);
+    let got = capped(&server.base, DownloadFormat::Npy, "cat", &dir, 1000).unwrap();
+    server.finish();
+    check_npy_prefix(&got.path, &full, 4);
+    assert_eq!(std::fs::read(&got.path).unwrap(), full);
+    assert_eq!(got.samples, Some(4));
+
+    let nd = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}".to_vec();
+    let server = TestServer::start(one("/simplified/cat.ndjson", served(&nd)), 4);
+    let got = capped(&server.base, DownloadFormat::Ndjson, "cat", &dir, 10).unwrap();
+    server.finish();
+    assert_eq!(got.samples, Some(3));
+    assert_eq!(std::fs::read(&got.path).unwrap(), [&nd[..], b"\n"].concat());
+}
+
+#[test]
+fn capped_ndjson_keeps_k_lines() {
+    let dir = scratch("dl-cap-ndjson");
+    let nd: String = (0..100)
+        .map(|i| format!("{{\"key_id\":\"{i}\"}}\n"))
+        .collect();
+    let server = TestServer::start(one("/simplified/cat.ndjson", served(nd.as_bytes())), 4);
+    let got = capped(&server.base, DownloadFormat::Ndjson, "cat", &dir, 7).unwrap();
+    assert_eq!(server.finish(), ["GET /simplified/cat.ndjson"]);
+    let text = std::fs::read_to_string(&got.path).unwrap();
+    let want: String = nd.lines().take(7).map(|l| format!("{l}\n")).collect();
+    assert_eq!(text, want);
+    assert_eq!(got.samples, Some(7));
+    assert_eq!(
+        fetch::read_sidecar(&got.path).unwrap(),
+        Some((7, 7)),
+        "the cap is recorded next to the file"
+    );
+}
+
+/// One `.bin` record with `strokes` strokes of `i + 1` points each.
+fn bin_record(i: u8, strokes: u16) -> Vec<u8> {
+    let mut r = Vec::new();
+    r.extend_from_slice(&u64::from(i).to_le_bytes());
+    r.extend_from_slice(b"US");
+    r.push(1);
+    r.extend_from_slice(&1_500_000_000u32.to_le_bytes());
+    r.extend_from_slice(&strokes.to_le_bytes());
+    for s in 0..strokes {
+        let n = u16::from(i) + 1;
+        r.extend_from_slice(&n.to_le_bytes());
+        r.extend((0..n).map(|p| (p as u8).wrapping_add(s as u8)));
+        r.extend((0..n).map(|p| (p as u8).wrapping_mul(3)));
+    }
+    r
+}
+
+#[test]
+fn capped_bin_keeps_k_records() {
+    let dir = scratch("dl-cap-bin");
+    let records: Vec<Vec<u8>> = (0..20u8)
+        .map(|i| bin_record(i, u16::from(i % 3) + 1))
+        .collect();
+    let full = records.concat();
+    let server = TestServer::start(one("/binary/cat.bin", served(&full)), 4);
+    let got = capped(&server.base, DownloadFormat::Bin, "cat", &dir, 6).unwrap();
+    server.finish();
+    assert_eq!(std::fs::read(&got.path).unwrap(), records[..6].concat());
+    assert_eq!(got.samples, Some(6));
+    let read: Vec<_> = crate::formats::bin::BinReader::open(&got.path)
+        .unwrap()
+        .collect::<Result<Vec<_>>>()
+        .unwrap();
+    assert_eq!(read.len(), 6);
+    assert_eq!(read[5].key_id, 5);
+}
+
+#[test]
+fn zero_cap_is_rejected() {
+    let dir = scratch("dl-cap-zero");
+    let err = capped("http://127.0.0.1:9/", DownloadFormat::Npy, "cat", &dir, 0).unwrap_err();
+    assert!(err.to_string().contains("at least 1"), "{err}");
+}
