@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use inkling::data::download::{download_capped, ClassChoice, DownloadFormat};
+use inkling::data::download::{download, ClassChoice, DownloadFormat};
 
 use super::{DownloadArgs, Result};
 
@@ -49,7 +49,7 @@ pub fn run(args: &DownloadArgs) -> Result<()> {
     let samples = args
         .samples_per_class
         .map(|k| usize::try_from(k).unwrap_or(usize::MAX));
-    let fetched = download_capped(
+    let fetched = download(
         &choice,
         format,
         &args.out,

@@ -61,7 +61,7 @@ pub(super) fn fetch_file(
                 (Some(first), total) if first == have => (have, total),
                 // A range we did not ask for: trust nothing in the part file.
                 _ => {
-                    remove_part(&part)?;
+                    remove_if_present(&part)?;
                     have = 0;
                     continue;
                 }
@@ -87,7 +87,7 @@ pub(super) fn fetch_file(
                         });
                     }
                 }
-                remove_part(&part)?;
+                remove_if_present(&part)?;
                 have = 0;
                 continue;
             }
@@ -218,7 +218,7 @@ fn stream(
         done = done.saturating_add(n as u64);
         if total.is_some_and(|t| done > t) {
             drop(file);
-            remove_part(part)?;
+            remove_if_present(part)?;
             return Err(Error::format(
                 url,
                 format!("byte {done}"),
@@ -244,11 +244,12 @@ fn publish(part: &Path, target: &Path) -> Result<()> {
     std::fs::rename(part, target).map_err(|e| Error::io(target, e))
 }
 
-fn remove_part(part: &Path) -> Result<()> {
-    match std::fs::remove_file(part) {
+/// Removes a file if present.
+pub(super) fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(part, e)),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 
@@ -271,7 +272,7 @@ fn check_md5(url: &str, part: &Path, want: [u8; 16], hasher: Md5) -> Result<()> 
     if got == want {
         return Ok(());
     }
-    remove_part(part)?;
+    remove_if_present(part)?;
     Err(Error::format(
         url,
         "md5",
@@ -434,11 +435,6 @@ pub(super) fn read_sidecar(target: &Path) -> Result<Option<(u64, u64)>> {
     })
 }
 
-/// Removes a file if present.
-pub(super) fn remove_if_present(path: &Path) -> Result<()> {
-    remove_part(path)
-}
-
 /// What [`fetch_capped`] did.
 pub(super) struct CappedOutcome {
     pub(super) bytes: u64,
@@ -529,13 +525,13 @@ pub(super) fn fetch_capped(
     let (bytes, kept) = match copied {
         Ok(r) => r,
         Err(e) => {
-            remove_part(&part)?;
+            remove_if_present(&part)?;
             return Err(e);
         }
     };
     // Sidecar off first: a crash before it is rewritten leaves a file taken for whole, which the
     // size check against the server then rejects.
-    remove_part(&sidecar_path(target))?;
+    remove_if_present(&sidecar_path(target))?;
     publish(&part, target)?;
     let side = sidecar_path(target);
     std::fs::write(&side, format!("{k} {kept}\n")).map_err(|e| Error::io(&side, e))?;

@@ -14,7 +14,7 @@
 //! Two options are deliberately not handled here:
 //! - **Parquet** has no Google source. [`DownloadFormat::Parquet`] fetches the `.npy` files and the
 //!   returned [`Fetched`] list names them ([`Fetched::path`]); converting them is the converter's job.
-//! - **Samples per class** ([`Downloader::fetch_class_capped`], `--samples-per-class K`): only a
+//! - **Samples per class** ([`Downloader::fetch_class`], `--samples-per-class K`): only a
 //!   prefix is fetched. For `.npy` a `Range: bytes=0-N` request covers the header and K rows (reading
 //!   stops there even if the server ignores `Range` and sends everything) and the header is rewritten
 //!   to say K rows, so the file is a valid, complete `.npy` of K drawings; `.ndjson` keeps the first K
@@ -211,19 +211,9 @@ impl Downloader {
     /// Fetches `class`'s file (a name of [`CLASSES`], else [`Error::UnknownClass`]) in `format` into
     /// `dir` (creating its folder), resuming a `.part` file and skipping a file that is already complete.
     /// Two processes must not fetch the same file into the same `dir` at once (they share the `.part`).
+    /// With `samples_per_class` = `Some(K)`, only the first K drawings are kept (see the module doc;
+    /// 0 is an error).
     pub fn fetch_class(
-        &self,
-        format: DownloadFormat,
-        class: &str,
-        dir: &Path,
-        progress: &mut Progress<'_>,
-    ) -> Result<Fetched> {
-        self.fetch_class_capped(format, class, dir, None, progress)
-    }
-
-    /// [`Downloader::fetch_class`] keeping only the first `samples_per_class` drawings when it is
-    /// `Some` (see the module doc; 0 is an error).
-    pub fn fetch_class_capped(
         &self,
         format: DownloadFormat,
         class: &str,
@@ -291,43 +281,20 @@ impl Downloader {
         classes: &[&str],
         format: DownloadFormat,
         dir: &Path,
-        progress: &mut Progress<'_>,
-    ) -> Result<Vec<Fetched>> {
-        self.fetch_all_capped(classes, format, dir, None, progress)
-    }
-
-    /// [`Downloader::fetch_all`] with [`Downloader::fetch_class_capped`]'s cap.
-    pub fn fetch_all_capped(
-        &self,
-        classes: &[&str],
-        format: DownloadFormat,
-        dir: &Path,
         samples_per_class: Option<usize>,
         progress: &mut Progress<'_>,
     ) -> Result<Vec<Fetched>> {
         classes
             .iter()
-            .map(|class| self.fetch_class_capped(format, class, dir, samples_per_class, progress))
+            .map(|class| self.fetch_class(format, class, dir, samples_per_class, progress))
             .collect()
     }
 }
 
 /// Downloads `choice`'s classes in `format` into `dir` from `base` (a flag value; `None` = env or
-/// Google, see [`base_url`]) and returns the files fetched, in class order.
+/// Google, see [`base_url`]) and returns the files fetched, in class order; `samples_per_class` caps
+/// each class as in [`Downloader::fetch_class`] (for Parquet, the `.npy` files fetched for conversion).
 pub fn download(
-    choice: &ClassChoice,
-    format: DownloadFormat,
-    dir: &Path,
-    base: Option<&str>,
-    progress: &mut Progress<'_>,
-) -> Result<Vec<Fetched>> {
-    let classes = select_classes(choice)?;
-    Downloader::new(&base_url(base)).fetch_all(&classes, format, dir, progress)
-}
-
-/// [`download`] keeping only the first `samples_per_class` drawings of each class when `Some` (see
-/// the module doc). For Parquet the cap applies to the `.npy` files fetched for conversion.
-pub fn download_capped(
     choice: &ClassChoice,
     format: DownloadFormat,
     dir: &Path,
@@ -336,11 +303,5 @@ pub fn download_capped(
     progress: &mut Progress<'_>,
 ) -> Result<Vec<Fetched>> {
     let classes = select_classes(choice)?;
-    Downloader::new(&base_url(base)).fetch_all_capped(
-        &classes,
-        format,
-        dir,
-        samples_per_class,
-        progress,
-    )
+    Downloader::new(&base_url(base)).fetch_all(&classes, format, dir, samples_per_class, progress)
 }

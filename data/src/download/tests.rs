@@ -39,10 +39,13 @@ type Calls = Vec<(String, u64, Option<u64>)>;
 /// Fetches `class` as `.npy` into `dir`, recording every progress call.
 fn fetch(base: &str, class: &str, dir: &Path) -> (Result<Fetched>, Calls) {
     let mut calls = Vec::new();
-    let r =
-        Downloader::new(base).fetch_class(DownloadFormat::Npy, class, dir, &mut |c: &str, d, t| {
-            calls.push((c.to_string(), d, t))
-        });
+    let r = Downloader::new(base).fetch_class(
+        DownloadFormat::Npy,
+        class,
+        dir,
+        None,
+        &mut |c: &str, d, t| calls.push((c.to_string(), d, t)),
+    );
     (r, calls)
 }
 
@@ -262,6 +265,7 @@ fn spaced_class_names_are_percent_encoded_in_the_url_only() {
             DownloadFormat::Ndjson,
             "The Eiffel Tower",
             &dir,
+            None,
             &mut |_: &str, _, _| {},
         )
         .unwrap();
@@ -287,6 +291,7 @@ fn parquet_fetches_npy_for_conversion() {
             &["cat", "dog"],
             DownloadFormat::Parquet,
             &dir,
+            None,
             &mut |_: &str, _, _| {},
         )
         .unwrap();
@@ -327,6 +332,7 @@ fn base_url_comes_from_flag_then_env_then_google() {
         DownloadFormat::Bin,
         &dir,
         None,
+        None,
         &mut |_: &str, _, _| {},
     );
     std::env::remove_var(BASE_URL_ENV);
@@ -345,6 +351,7 @@ fn unknown_class_gets_a_hint_and_nothing_is_fetched() {
         Path::new("/nonexistent-inkling-dir"),
         // Never contacted: the names are checked first.
         Some("http://127.0.0.1:9/"),
+        None,
         &mut |_: &str, _, _| {},
     )
     .unwrap_err();
@@ -365,7 +372,7 @@ fn fetch_class_accepts_only_canonical_names() {
     assert_eq!(d.base(), "http://127.0.0.1:9/");
     let mut quiet = |_: &str, _, _| {};
     for bad in ["../../etc/passwd", "cat/../dog", ""] {
-        let err = d.fetch_class(DownloadFormat::Npy, bad, &dir, &mut quiet);
+        let err = d.fetch_class(DownloadFormat::Npy, bad, &dir, None, &mut quiet);
         assert!(matches!(err, Err(Error::UnknownClass { .. })), "{bad:?}");
     }
     assert_eq!(std::fs::read_dir(&*dir).unwrap().count(), 0);
@@ -488,7 +495,7 @@ fn capped(
     dir: &Path,
     k: usize,
 ) -> Result<Fetched> {
-    Downloader::new(base).fetch_class_capped(format, class, dir, Some(k), &mut |_: &str, _, _| {})
+    Downloader::new(base).fetch_class(format, class, dir, Some(k), &mut |_: &str, _, _| {})
 }
 
 fn check_npy_prefix(path: &Path, full: &[u8], k: usize) {
