@@ -5,6 +5,7 @@ mod data;
 mod eval;
 mod plot;
 mod profile;
+mod rng;
 mod train;
 
 use clap::{Parser, Subcommand};

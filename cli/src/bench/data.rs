@@ -3,40 +3,7 @@
 use inkling::kernels::gemm::GemmParams;
 
 use super::Result;
-
-/// SplitMix64: tiny, seeded, good enough for benchmark operands.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator with the given seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// `len` values uniform in [-1, 1).
-    pub fn f32s(&mut self, len: usize) -> Vec<f32> {
-        (0..len).map(|_| self.f32()).collect()
-    }
-}
+use crate::rng::SplitMix;
 
 /// Positions checked per result: the four corners plus this many random ones.
 const CHECKED: usize = 256;
@@ -46,7 +13,7 @@ pub fn check_positions(m: usize, n: usize, seed: u64) -> Vec<(usize, usize)> {
     if m == 0 || n == 0 {
         return Vec::new();
     }
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix::new(seed);
     let mut out = vec![(0, 0), (0, n - 1), (m - 1, 0), (m - 1, n - 1)];
     out.extend((0..CHECKED).map(|_| (rng.below(m), rng.below(n))));
     out
@@ -109,7 +76,7 @@ mod tests {
 
     #[test]
     fn the_check_accepts_a_correct_product_and_rejects_a_wrong_or_nan_one() {
-        let mut rng = Rng::new(1);
+        let mut rng = SplitMix::new(1);
         for p in [
             GemmParams::new(7, 5, 13),
             GemmParams::new(7, 5, 13).trans_a(),

@@ -3,10 +3,11 @@
 use inkling::kernels::gemm::{sgemm, Epilogue};
 use inkling::kernels::KernelSet;
 
-use super::data::{check_sgemm, Rng};
+use super::data::check_sgemm;
 use super::shapes::Shape;
 use super::timing::Timing;
 use super::Result;
+use crate::rng::SplitMix;
 
 /// Operands of one f32 GEMM, laid out as the shape's transposes require.
 pub struct Operands {
@@ -18,7 +19,7 @@ pub struct Operands {
 impl Operands {
     /// Random operands for `s`.
     pub fn new(s: &Shape) -> Operands {
-        let mut rng = Rng::new(0x5EED ^ (s.m * 31 + s.k * 17 + s.n) as u64);
+        let mut rng = SplitMix::new(0x5EED ^ (s.m * 31 + s.k * 17 + s.n) as u64);
         Operands {
             a: rng.f32s(s.m * s.k),
             b: rng.f32s(s.k * s.n),

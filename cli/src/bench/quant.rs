@@ -8,11 +8,12 @@ use inkling::kernels::qgemm::int4::{int4_bytes, pack_int4};
 use inkling::kernels::qgemm::{pack_qs8_weights, qs8_gemm, qs8_gemm_i32, Requant};
 use inkling::kernels::KernelSet;
 
-use super::data::{check_positions, check_sgemm, Rng};
+use super::data::{check_positions, check_sgemm};
 use super::f32::Operands;
 use super::shapes::Shape;
 use super::timing::Timing;
 use super::Result;
+use crate::rng::SplitMix;
 
 /// Activation zero point: not 0, so the zero-point correction is exercised.
 const ZP_X: i8 = 3;
@@ -52,7 +53,7 @@ fn with_f32(
 /// onnxruntime's MatMulInteger computes) on table `ks`; the f32 reference runs on `f32_ks`.
 pub fn qs8(ks: &KernelSet, f32_ks: &KernelSet, s: &Shape, timing: &Timing) -> Result<QRates> {
     let (m, k, n) = (s.m, s.k, s.n);
-    let mut rng = Rng::new(0x18 ^ (m * 31 + k * 17 + n) as u64);
+    let mut rng = SplitMix::new(0x18 ^ (m * 31 + k * 17 + n) as u64);
     let x: Vec<i8> = (0..m * k).map(|_| rng.next_u64() as i8).collect();
     let w: Vec<i8> = (0..n * k)
         .map(|_| (rng.below(255) as i32 - 127) as i8)
@@ -92,7 +93,7 @@ pub fn qs8(ks: &KernelSet, f32_ks: &KernelSet, s: &Shape, timing: &Timing) -> Re
 pub fn qc4w(ks: &KernelSet, s: &Shape, timing: &Timing) -> Result<QRates> {
     const BLOCK: usize = 32;
     let (m, k, n) = (s.m, s.k, s.n);
-    let mut rng = Rng::new(0x14 ^ (m * 31 + k * 17 + n) as u64);
+    let mut rng = SplitMix::new(0x14 ^ (m * 31 + k * 17 + n) as u64);
     let x = rng.f32s(m * k);
     let q: Vec<i8> = (0..n * k).map(|_| rng.below(16) as i8 - 8).collect();
     let mut packed = vec![0u8; int4_bytes(q.len())];

@@ -10,7 +10,8 @@ use inkling::data::raster::{RasterConfig, Rasterizer};
 use inkling::data::synth::{ClassSelection, SyntheticDoodles, CLASS_NAMES};
 use inkling::data::{Bitmap, BitmapSource, Drawing, Error, IMAGE_PIXELS};
 
-use super::{Result, SplitMix};
+use super::Result;
+use crate::rng::SplitMix;
 
 /// The per-class file formats a directory source may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

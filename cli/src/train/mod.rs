@@ -142,14 +142,6 @@ pub struct TrainArgs {
 /// Default number of synthetic classes.
 const SYNTHETIC_DEFAULT_CLASSES: usize = 10;
 
-/// Seed of batch `batches` of a run (dropout masks): SplitMix64 of the pair.
-fn batch_seed(seed: u64, batches: u64) -> u64 {
-    let mut z = seed ^ batches.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn recipe_from_args(args: &TrainArgs, classes: Vec<String>) -> Recipe {
     Recipe {
         data: args.data.clone(),
@@ -527,7 +519,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             }
             let (x, labels) = batch_tensors(&batch)?;
             autograd::reset_peak();
-            let seed = batch_seed(recipe.seed, trainer.batches);
+            // Seed of this batch's randomness (dropout masks).
+            let seed = crate::rng::pair_seed(recipe.seed, trainer.batches);
             let stats = trainer.train_batch(&x, &labels, seed)?;
             peak_bytes = peak_bytes.max(autograd::memory_stats().peak_bytes);
             lr = stats.lr;
