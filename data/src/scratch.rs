@@ -1,4 +1,4 @@
-//! Test helper: a fresh temporary directory per test, removed when the test ends.
+//! Test helpers: a fresh temporary directory per test, removed when the test ends, and random rows.
 
 use std::path::{Path, PathBuf};
 
@@ -32,4 +32,17 @@ pub(crate) fn scratch(name: &str) -> Scratch {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     Scratch(dir)
+}
+
+/// `n` bitmaps of uniformly random bytes from `seed`.
+pub(crate) fn random_rows(seed: u64, n: usize) -> Vec<crate::types::Bitmap> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let mut b = [0u8; crate::types::IMAGE_PIXELS];
+            rng.fill(&mut b[..]);
+            b
+        })
+        .collect()
 }

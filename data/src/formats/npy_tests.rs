@@ -5,18 +5,7 @@ use crate::types::BitmapSource;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::path::PathBuf;
 
-use crate::scratch::{scratch, Scratch};
-
-fn random_rows(seed: u64, n: usize) -> Vec<Bitmap> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let mut b = [0u8; IMAGE_PIXELS];
-            rng.fill(&mut b[..]);
-            b
-        })
-        .collect()
-}
+use crate::scratch::{random_rows, scratch, Scratch};
 
 /// A `.npy` file by hand: `version`, the dict text (padded to 64 with a newline), then `data`.
 fn raw_npy(version: (u8, u8), dict: &str, data: &[u8]) -> Vec<u8> {

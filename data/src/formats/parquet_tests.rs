@@ -1,7 +1,7 @@
 //! Tests of the Parquet class-file reader, writer and directory dataset.
 
 use super::*;
-use crate::scratch::scratch;
+use crate::scratch::{random_rows, scratch};
 use crate::types::BitmapSource;
 use parquet::data_type::{ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType};
 use parquet::data_type::{Int32Type, Int64Type};
@@ -10,17 +10,6 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
-
-fn random_rows(seed: u64, n: usize) -> Vec<Bitmap> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let mut b = [0u8; IMAGE_PIXELS];
-            rng.fill(&mut b[..]);
-            b
-        })
-        .collect()
-}
 
 /// One column's values for [`write_raw`]; `None` entries are nulls (the column must be optional).
 enum Col {
