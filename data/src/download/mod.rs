@@ -237,40 +237,38 @@ impl Downloader {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        if let Some(k) = samples_per_class {
-            let k = k as u64;
-            let cap = match format {
-                DownloadFormat::Ndjson | DownloadFormat::Raw => fetch::Cap::Lines(k),
-                DownloadFormat::Bin => fetch::Cap::BinRecords(k),
-                _ => fetch::Cap::NpyRows(k),
-            };
-            let outcome = fetch::fetch_capped(&self.agent, &url, class, &path, cap, progress)?;
-            return Ok(Fetched {
-                class: class.to_string(),
-                format,
-                path,
-                url,
-                bytes: outcome.bytes,
-                skipped: outcome.skipped,
-                md5_verified: false,
-                samples: Some(outcome.kept),
-            });
-        }
-        // A capped file is never a complete one: drop it (file first, then its sidecar) and fetch whole.
-        if fetch::read_sidecar(&path)?.is_some() || fetch::sidecar_path(&path).exists() {
-            fetch::remove_if_present(&path)?;
-            fetch::remove_if_present(&fetch::sidecar_path(&path))?;
-        }
-        let outcome = fetch::fetch_file(&self.agent, &url, class, &path, progress)?;
+        let (bytes, skipped, md5_verified, samples) = match samples_per_class {
+            Some(k) => {
+                let k = k as u64;
+                let cap = match format {
+                    DownloadFormat::Ndjson | DownloadFormat::Raw => fetch::Cap::Lines(k),
+                    DownloadFormat::Bin => fetch::Cap::BinRecords(k),
+                    _ => fetch::Cap::NpyRows(k),
+                };
+                let o = fetch::fetch_capped(&self.agent, &url, class, &path, cap, progress)?;
+                (o.bytes, o.skipped, false, Some(o.kept))
+            }
+            None => {
+                // A capped file is never a complete one: drop it (file first, then its sidecar)
+                // and fetch whole.
+                let sidecar = fetch::sidecar_path(&path);
+                if sidecar.exists() {
+                    fetch::remove_if_present(&path)?;
+                    fetch::remove_if_present(&sidecar)?;
+                }
+                let o = fetch::fetch_file(&self.agent, &url, class, &path, progress)?;
+                (o.bytes, o.skipped, o.md5_verified, None)
+            }
+        };
         Ok(Fetched {
             class: class.to_string(),
             format,
             path,
             url,
-            bytes: outcome.bytes,
-            skipped: outcome.skipped,
-            md5_verified: outcome.md5_verified,
-            samples: None,
+            bytes,
+            skipped,
+            md5_verified,
+            samples,
         })
     }
 
