@@ -108,8 +108,9 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// Number of classes ranking above `label` in `row`: higher logit, or an equal one at a lower index.
-fn rank_of(row: &[f32], label: usize) -> usize {
+/// Number of classes ranking above `label` in `row`: higher logit, or an equal one at a lower index
+/// (so `label` is in the top k exactly when `rank_of(row, label) < k`).
+pub fn rank_of(row: &[f32], label: usize) -> usize {
     let l = row[label];
     row.iter()
         .enumerate()
@@ -117,11 +118,11 @@ fn rank_of(row: &[f32], label: usize) -> usize {
         .count()
 }
 
-/// Index of the largest logit, the lowest index among equals.
-fn arg_max(row: &[f32]) -> usize {
+/// Index of the largest logit, the lowest index among equals; a NaN never wins over a number.
+pub fn arg_max(row: &[f32]) -> usize {
     let mut best = 0;
     for (j, &x) in row.iter().enumerate() {
-        if x > row[best] {
+        if x > row[best] || row[best].is_nan() {
             best = j;
         }
     }

@@ -5,6 +5,7 @@
 use inkling_autograd::{clear_tape, no_grad, ops, Gradients, Tensor};
 
 use crate::clip::clip_grad_norm;
+use crate::metrics::arg_max;
 use crate::optim::Optimizer;
 use crate::schedule::Schedule;
 use crate::{Ctx, Error, Model, Result};
@@ -62,19 +63,8 @@ pub fn count_correct(logits: &[f32], classes: usize, labels: &[usize]) -> usize 
     logits
         .chunks_exact(classes.max(1))
         .zip(labels)
-        .filter(|(row, &l)| argmax(row) == l)
+        .filter(|(row, &l)| arg_max(row) == l)
         .count()
-}
-
-/// Index of the largest value (the first on ties; NaN never wins).
-pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] || row[best].is_nan() {
-            best = i;
-        }
-    }
-    best
 }
 
 impl Trainer {
@@ -279,6 +269,7 @@ mod tests {
         assert_eq!(logits.shape(), [6, 3]);
         assert!(loss_sum > 0.0);
         assert_eq!(count_correct(logits.data(), 3, &labels), 6);
-        assert_eq!(argmax(&[1.0, 3.0, 3.0, f32::NAN]), 1);
+        assert_eq!(arg_max(&[1.0, 3.0, 3.0, f32::NAN]), 1);
+        assert_eq!(arg_max(&[f32::NAN, 1.0]), 1);
     }
 }

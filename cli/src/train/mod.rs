@@ -18,7 +18,7 @@ use inkling::data::pipeline::{
 };
 use inkling::data::IMAGE_SIDE;
 use inkling::nn::checkpoint::Checkpoint;
-use inkling::nn::metrics::EpochRecord;
+use inkling::nn::metrics::{rank_of, EpochRecord};
 use inkling::nn::models::{self, VitConfig};
 use inkling::nn::optim::{self, Optimizer};
 use inkling::nn::train::{TrainConfig, Trainer};
@@ -284,19 +284,6 @@ pub struct ValStats {
     pub top3: f64,
 }
 
-/// Whether `label` is among the `k` largest logits of `row` (ties: lower index first).
-pub fn in_top_k(row: &[f32], label: usize, k: usize) -> bool {
-    let Some(&v) = row.get(label) else {
-        return false;
-    };
-    let above = row
-        .iter()
-        .enumerate()
-        .filter(|&(i, &x)| x > v || (x == v && i < label))
-        .count();
-    above < k
-}
-
 fn validate_pass(trainer: &mut Trainer, loader: &Loader) -> Result<ValStats> {
     let (mut loss, mut top1, mut top3, mut n) = (0.0f64, 0usize, 0usize, 0usize);
     let epoch = loader.epoch(0)?;
@@ -306,8 +293,9 @@ fn validate_pass(trainer: &mut Trainer, loader: &Loader) -> Result<ValStats> {
         let (logits, l) = trainer.eval_batch(&x, &labels)?;
         let classes = logits.dim(-1);
         for (row, &label) in logits.data().chunks_exact(classes).zip(&labels) {
-            top1 += usize::from(in_top_k(row, label, 1));
-            top3 += usize::from(in_top_k(row, label, 3));
+            let rank = rank_of(row, label);
+            top1 += usize::from(rank < 1);
+            top3 += usize::from(rank < 3);
         }
         loss += l;
         n += labels.len();
