@@ -198,7 +198,6 @@ fn validate(r: &Recipe) -> Result<()> {
     if r.clip_grad.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
         return Err("--clip-grad must be positive".into());
     }
-    make_optimizer(r)?;
     r.augmentation()?;
     r.lr_schedule(1)?;
     Ok(())
@@ -348,6 +347,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         recipe.epochs = e;
     }
     validate(&recipe)?;
+    // Built before the data is opened so a bad optimizer setting fails at once.
+    let optimizer = make_optimizer(&recipe)?;
 
     let data = dataset::open(
         &source,
@@ -446,7 +447,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         clip_norm: recipe.clip_grad,
         accumulate: recipe.accumulate,
     };
-    let mut trainer = Trainer::new(model, make_optimizer(&recipe)?, config)?;
+    let mut trainer = Trainer::new(model, optimizer, config)?;
     let (mut position, mut best) = (Position::default(), Best::default());
     if let Some((path, ck, meta)) = resumed {
         state::restore_weights(&mut trainer, ck, &path)?;
