@@ -1,0 +1,1 @@
+//! int8 ops of the runtime with XNNPACK's requantization, bit for bit.
