@@ -14,6 +14,7 @@ mod param;
 pub mod profile;
 mod tape;
 mod tensor;
+mod trace;
 
 pub use buffer::{memory_stats, release_pool, reset_peak, MemoryStats};
 pub use error::{Error, Result};
@@ -21,6 +22,7 @@ pub use ops::{Activation, Op, OpKind, Saved};
 pub use param::{Param, ParamId};
 pub use tape::{clear_tape, grad_enabled, no_grad, tape_len, Gradients};
 pub use tensor::{numel, Tensor};
+pub use trace::{trace, Trace, TraceEntry};
 
 impl Tensor {
     /// Backpropagates from this scalar and consumes the tape.

@@ -35,7 +35,7 @@ impl Param {
     /// The value, for use in a forward pass: tracked when recording is on.
     pub fn tensor(&self) -> Tensor {
         let mut t = self.value.detach();
-        t.node = crate::tape::leaf(t.shape(), Some(self.id));
+        t.node = crate::tape::leaf(&t, Some(self.id));
         t
     }
 

@@ -34,6 +34,8 @@ impl NodeRef {
 enum Entry {
     Leaf {
         param: Option<ParamId>,
+        /// The leaf's value, kept only while tracing (the graph needs constants and weights).
+        value: Option<Tensor>,
     },
     Op {
         op: Box<dyn Op>,
@@ -51,6 +53,8 @@ struct Tape {
     gen: u64,
     nodes: Vec<Node>,
     grad_enabled: bool,
+    /// Set by [`trace`]: every op is recorded (even on untracked inputs) and nothing is saved.
+    tracing: bool,
 }
 
 thread_local! {
@@ -58,6 +62,7 @@ thread_local! {
         gen: GENERATION.fetch_add(1, Ordering::Relaxed),
         nodes: Vec::new(),
         grad_enabled: true,
+        tracing: false,
     });
 }
 
@@ -95,29 +100,38 @@ pub fn tape_len() -> usize {
 }
 
 /// Records a leaf (a parameter or a tensor that wants its gradient) when recording is on.
-pub(crate) fn leaf(shape: &[usize], param: Option<ParamId>) -> Option<NodeRef> {
+pub(crate) fn leaf(x: &Tensor, param: Option<ParamId>) -> Option<NodeRef> {
     TAPE.with(|t| {
         let mut t = t.borrow_mut();
         if !t.grad_enabled {
             return None;
         }
-        let idx = t.nodes.len();
-        t.nodes.push(Node {
-            entry: Entry::Leaf { param },
-            shape: shape.to_vec(),
-        });
-        Some(NodeRef { gen: t.gen, idx })
+        Some(push_leaf(&mut t, x, param))
     })
 }
 
-/// Whether an op on these inputs must be recorded.
-pub(crate) fn should_record(inputs: &[&Tensor]) -> bool {
+fn push_leaf(t: &mut Tape, x: &Tensor, param: Option<ParamId>) -> NodeRef {
+    let idx = t.nodes.len();
+    let value = t.tracing.then(|| x.detach());
+    t.nodes.push(Node {
+        entry: Entry::Leaf { param, value },
+        shape: x.shape().to_vec(),
+    });
+    NodeRef { gen: t.gen, idx }
+}
+
+/// Whether an op on these inputs must be recorded, and whether it must save tensors for backward.
+pub(crate) fn should_record(inputs: &[&Tensor]) -> (bool, bool) {
     TAPE.with(|t| {
         let t = t.borrow();
-        t.grad_enabled
+        if t.tracing {
+            return (true, false);
+        }
+        let record = t.grad_enabled
             && inputs
                 .iter()
-                .any(|x| x.node.is_some_and(|n| n.gen == t.gen))
+                .any(|x| x.node.is_some_and(|n| n.gen == t.gen));
+        (record, record)
     })
 }
 
@@ -133,7 +147,12 @@ pub(crate) fn record(
         let gen = t.gen;
         let inputs = inputs
             .iter()
-            .map(|x| x.node.filter(|n| n.gen == gen).map(|n| n.idx))
+            .map(|x| match x.node.filter(|n| n.gen == gen) {
+                Some(n) => Some(n.idx),
+                // While tracing an untracked input is a constant of the graph.
+                None if t.tracing => Some(push_leaf(&mut t, x, None).idx),
+                None => None,
+            })
             .collect();
         let idx = t.nodes.len();
         t.nodes.push(Node {
@@ -266,12 +285,14 @@ pub(crate) fn backward(y: &Tensor, seed: Option<Tensor>) -> Result<Gradients> {
             continue;
         };
         match node.entry {
-            Entry::Leaf { param: Some(id) } => {
+            Entry::Leaf {
+                param: Some(id), ..
+            } => {
                 let mut slot = out.params.remove(&id);
                 accumulate(&mut slot, gy);
                 out.params.extend(slot.map(|g| (id, g)));
             }
-            Entry::Leaf { param: None } => {
+            Entry::Leaf { param: None, .. } => {
                 out.leaves.insert((gen, idx), gy);
             }
             Entry::Op {
@@ -376,4 +397,60 @@ mod tests {
         assert_eq!(g.param(a.id()).map(Tensor::data), Some(&[0.5, 9.0][..]));
         assert!(g.param_mut(Param::new(Tensor::zeros(&[1])).id()).is_none());
     }
+}
+
+/// A recorded node as [`crate::trace`] hands it out.
+pub(crate) enum RawNode {
+    Leaf {
+        param: Option<ParamId>,
+        value: Option<Tensor>,
+        shape: Vec<usize>,
+    },
+    Op {
+        op: Box<dyn Op>,
+        inputs: Vec<Option<usize>>,
+        shape: Vec<usize>,
+    },
+}
+
+/// Starts a fresh tape in tracing mode (recording on); returns the previous grad-enabled flag.
+pub(crate) fn begin_trace() -> bool {
+    clear_tape();
+    TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.tracing = true;
+        std::mem::replace(&mut t.grad_enabled, true)
+    })
+}
+
+/// Ends tracing, restores the grad-enabled flag and returns the recorded nodes (the tape is left
+/// empty under a new generation).
+pub(crate) fn end_trace(grad_enabled: bool) -> Vec<RawNode> {
+    let nodes = TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.tracing = false;
+        t.grad_enabled = grad_enabled;
+        t.gen = GENERATION.fetch_add(1, Ordering::Relaxed);
+        std::mem::take(&mut t.nodes)
+    });
+    nodes
+        .into_iter()
+        .map(|n| match n.entry {
+            Entry::Leaf { param, value } => RawNode::Leaf {
+                param,
+                value,
+                shape: n.shape,
+            },
+            Entry::Op { op, inputs, .. } => RawNode::Op {
+                op,
+                inputs,
+                shape: n.shape,
+            },
+        })
+        .collect()
+}
+
+/// The tape index of `x` when it belongs to the current tape.
+pub(crate) fn index_of(x: &Tensor) -> Option<usize> {
+    x.node.filter(|n| n.is_current()).map(|n| n.idx)
 }

@@ -169,7 +169,7 @@ impl Tensor {
 
     /// Marks this tensor as a leaf whose gradient [`crate::Gradients::wrt`] returns.
     pub fn requires_grad(mut self) -> Tensor {
-        self.node = crate::tape::leaf(&self.shape, None);
+        self.node = crate::tape::leaf(&self, None);
         self
     }
 

@@ -4,8 +4,12 @@ pub use inkling_nn as nn;
 
 mod error;
 pub mod export;
+pub mod graph;
+pub mod passes;
 pub mod qparams;
 pub mod runtime;
+mod trace;
 
 pub use error::{Error, Result};
 pub use qparams::QParams;
+pub use trace::trace;

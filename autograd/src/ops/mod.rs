@@ -308,10 +308,10 @@ pub trait Op: std::fmt::Debug + 'static {
 
 /// Runs `op` on `xs` and records it on the tape when an input is tracked and recording is on.
 pub fn apply(op: impl Op, xs: &[&Tensor]) -> Result<Tensor> {
-    let recording = tape::should_record(xs);
+    let (recording, saving) = tape::should_record(xs);
     let mut saved = Saved {
         tensors: Vec::new(),
-        recording,
+        recording: saving,
     };
     let t0 = profile::enabled().then(Instant::now);
     let mut y = op.forward(xs, &mut saved)?;

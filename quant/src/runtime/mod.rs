@@ -1,4 +1,17 @@
 //! Executes a graph: float32 ops, and int8 ops with XNNPACK's arithmetic.
 
+mod exec;
 pub mod float;
+mod float_ref;
 pub mod int8;
+mod int8_exec;
+mod tensor;
+
+pub(crate) use exec::run_node_f32;
+pub use exec::Session;
+
+/// TFLite SAME padding (before, after) along one axis.
+pub fn same_pads(input: usize, k: usize, stride: usize) -> (usize, usize) {
+    float_ref::pads(input, k, stride, crate::graph::Padding::Same)
+}
+pub use tensor::{Buf, Data};

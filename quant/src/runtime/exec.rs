@@ -1,0 +1,148 @@
+//! Runs a graph node by node: float32 nodes on the autograd ops, int8 nodes with XNNPACK's
+//! arithmetic. Intermediate tensors are dropped after their last reader.
+
+use inkling_autograd::{no_grad, Tensor};
+
+use super::float_ref::run_f32;
+use super::tensor::{Buf, Data};
+use crate::graph::{err, DType, Graph, ValueId};
+use crate::Result;
+
+/// A graph prepared for repeated execution.
+pub struct Session<'g> {
+    graph: &'g Graph,
+    /// For each node, the values whose last reader it is (freed after it runs).
+    frees: Vec<Vec<ValueId>>,
+    int8: super::int8_exec::Prepared,
+}
+
+impl<'g> Session<'g> {
+    /// Validates `graph` and prepares it (packs int8 weights).
+    pub fn new(graph: &'g Graph) -> Result<Session<'g>> {
+        graph.validate()?;
+        let mut last = vec![None; graph.values.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for &v in &n.inputs {
+                last[v.0] = Some(i);
+            }
+        }
+        let mut frees = vec![Vec::new(); graph.nodes.len()];
+        for (v, l) in last.iter().enumerate() {
+            if let Some(i) = l {
+                let id = ValueId(v);
+                if graph.value(id).data.is_none() && !graph.outputs.contains(&id) {
+                    frees[*i].push(id);
+                }
+            }
+        }
+        let int8 = super::int8_exec::Prepared::new(graph)?;
+        Ok(Session { graph, frees, int8 })
+    }
+
+    /// The graph this session runs.
+    pub fn graph(&self) -> &Graph {
+        self.graph
+    }
+
+    /// Runs the graph on `inputs` (in graph input order) and returns its outputs.
+    pub fn run(&self, inputs: Vec<Buf>) -> Result<Vec<Buf>> {
+        self.run_observed(inputs, &mut |_, _| {})
+    }
+
+    /// Like [`Session::run`], calling `observe` with every value a node writes.
+    pub fn run_observed(
+        &self,
+        inputs: Vec<Buf>,
+        observe: &mut dyn FnMut(ValueId, &Buf),
+    ) -> Result<Vec<Buf>> {
+        let g = self.graph;
+        if inputs.len() != g.inputs.len() {
+            return Err(err(
+                "graph",
+                &format!("expects {} inputs, got {}", g.inputs.len(), inputs.len()),
+            ));
+        }
+        let mut live: Vec<Option<Buf>> = vec![None; g.values.len()];
+        for (&id, b) in g.inputs.iter().zip(inputs) {
+            let v = g.value(id);
+            if b.shape != v.shape || b.dtype() != v.dtype {
+                return Err(err(
+                    &v.name,
+                    &format!(
+                        "input must be {:?} {:?}, got {:?} {:?}",
+                        v.dtype,
+                        v.shape,
+                        b.dtype(),
+                        b.shape
+                    ),
+                ));
+            }
+            live[id.0] = Some(b);
+        }
+        for (i, node) in g.nodes.iter().enumerate() {
+            let y = {
+                let mut xs = Vec::with_capacity(node.inputs.len());
+                for &id in &node.inputs {
+                    xs.push(fetch(g, &live, id)?);
+                }
+                let all_f32 = xs.iter().all(|b| b.dtype() == DType::F32)
+                    && g.value(node.outputs[0]).dtype == DType::F32;
+                if all_f32 {
+                    let refs: Vec<&Buf> = xs.iter().map(|c| c.as_ref()).collect();
+                    run_node_f32(node, &refs)?
+                } else {
+                    self.int8.run(g, i, &xs)?
+                }
+            };
+            let out = node.outputs[0];
+            let want = g.value(out);
+            if y.shape != want.shape {
+                return Err(err(
+                    &node.name,
+                    &format!("produced shape {:?}, graph says {:?}", y.shape, want.shape),
+                ));
+            }
+            observe(out, &y);
+            live[out.0] = Some(y);
+            for &f in &self.frees[i] {
+                live[f.0] = None;
+            }
+        }
+        g.outputs
+            .iter()
+            .map(|&o| {
+                live[o.0]
+                    .clone()
+                    .ok_or_else(|| err("graph", "an output was not computed"))
+            })
+            .collect()
+    }
+}
+
+/// A value for reading: live activation or constant (constants are copied; they are small next to
+/// the work of the ops that read them, and the int8 path reads packed copies instead).
+fn fetch<'a>(g: &Graph, live: &'a [Option<Buf>], id: ValueId) -> Result<std::borrow::Cow<'a, Buf>> {
+    if let Some(b) = &live[id.0] {
+        return Ok(std::borrow::Cow::Borrowed(b));
+    }
+    let v = g.value(id);
+    match &v.data {
+        Some(c) => Ok(std::borrow::Cow::Owned(Buf::from_const(&v.shape, c))),
+        None => Err(err(&v.name, "read before it was computed")),
+    }
+}
+
+/// Runs one float32 node on float32 operands.
+pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> Result<Buf> {
+    let ts = xs
+        .iter()
+        .map(|b| match &b.data {
+            Data::F32(v) => Ok(Tensor::from_slice(&b.shape, v)?),
+            _ => Err(err(&node.name, "expected float32 operands")),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    let y = no_grad(|| run_f32(node, &refs))?;
+    let shape = y.shape().to_vec();
+    Ok(Buf::f32(&shape, y.into_vec()))
+}
