@@ -6,6 +6,7 @@ mod error;
 pub mod export;
 pub mod graph;
 pub mod passes;
+pub mod ptq;
 pub mod qparams;
 pub mod runtime;
 mod trace;

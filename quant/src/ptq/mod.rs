@@ -1,0 +1,10 @@
+//! Post-training int8 quantization: observe activation ranges on calibration images, then convert.
+
+mod calibrate;
+mod convert;
+mod observer;
+pub mod qparams;
+
+pub use calibrate::Calibrator;
+pub use convert::{convert, is_int8_node};
+pub use observer::{Observer, ObserverKind};
