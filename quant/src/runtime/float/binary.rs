@@ -33,12 +33,22 @@ impl BinaryOp {
 }
 
 /// `op(a, b)` broadcast numpy-style; returns the output and its shape.
-pub fn binary(op: BinaryOp, a: &[f32], a_shape: &[usize], b: &[f32], b_shape: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
+pub fn binary(
+    op: BinaryOp,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+) -> Result<(Vec<f32>, Vec<usize>)> {
     check_len("binary", a_shape, a.len())?;
     check_len("binary", b_shape, b.len())?;
     let out_shape = broadcast_shape(a_shape, b_shape)?;
     let ia = broadcast_index(a_shape, &out_shape);
     let ib = broadcast_index(b_shape, &out_shape);
-    let out = ia.iter().zip(&ib).map(|(&i, &j)| op.apply(a[i], b[j])).collect();
+    let out = ia
+        .iter()
+        .zip(&ib)
+        .map(|(&i, &j)| op.apply(a[i], b[j]))
+        .collect();
     Ok((out, out_shape))
 }

@@ -50,7 +50,8 @@ fn rsum(x: &[f32], isa: Isa) -> f32 {
             *a = ftz(*a + ftz(v));
         }
     }
-    let lanewise = |p: &[f32], q: &[f32]| -> Vec<f32> { p.iter().zip(q).map(|(a, b)| ftz(a + b)).collect() };
+    let lanewise =
+        |p: &[f32], q: &[f32]| -> Vec<f32> { p.iter().zip(q).map(|(a, b)| ftz(a + b)).collect() };
     let mut total = if accs == 2 {
         lanewise(&acc[1], &acc[0])
     } else {
@@ -63,7 +64,12 @@ fn rsum(x: &[f32], isa: Isa) -> f32 {
 /// Mean over `axes` (each in 0..rank, distinct, together one contiguous block) with kept dims of size 1.
 ///
 /// The scale is `1 / n` rounded to f32 and applied with one rounding (the kernels' `fma(sum, scale, 0)`).
-pub fn mean(x: &[f32], shape: &[usize], axes: &[usize], isa: Isa) -> Result<(Vec<f32>, Vec<usize>)> {
+pub fn mean(
+    x: &[f32],
+    shape: &[usize],
+    axes: &[usize],
+    isa: Isa,
+) -> Result<(Vec<f32>, Vec<usize>)> {
     check_len("mean", shape, x.len())?;
     let mut ax = axes.to_vec();
     ax.sort_unstable();
@@ -96,6 +102,10 @@ pub fn mean(x: &[f32], shape: &[usize], axes: &[usize], isa: Isa) -> Result<(Vec
             }
         }
     }
-    let out_shape = shape.iter().enumerate().map(|(d, &n)| if ax.contains(&d) { 1 } else { n }).collect();
+    let out_shape = shape
+        .iter()
+        .enumerate()
+        .map(|(d, &n)| if ax.contains(&d) { 1 } else { n })
+        .collect();
     Ok((out, out_shape))
 }

@@ -4,7 +4,10 @@ use crate::{Error, Result};
 
 /// A [`Error::Graph`] naming the float op.
 pub(super) fn shape_err(op: &str, what: impl Into<String>) -> Error {
-    Error::Graph { node: op.to_string(), what: what.into() }
+    Error::Graph {
+        node: op.to_string(),
+        what: what.into(),
+    }
 }
 
 /// The element count of `shape`, checking that `len` matches it.
@@ -14,7 +17,10 @@ pub(super) fn check_len(op: &str, shape: &[usize], len: usize) -> Result<usize> 
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| shape_err(op, format!("shape {shape:?} overflows")))?;
     if n != len {
-        return Err(shape_err(op, format!("shape {shape:?} holds {n} elements, got {len}")));
+        return Err(shape_err(
+            op,
+            format!("shape {shape:?} holds {n} elements, got {len}"),
+        ));
     }
     Ok(n)
 }
@@ -22,12 +28,21 @@ pub(super) fn check_len(op: &str, shape: &[usize], len: usize) -> Result<usize> 
 /// The numpy broadcast of two shapes (right-aligned; each pair of dims equal or one of them 1).
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let rank = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| if i + s.len() < rank { 1 } else { s[i + s.len() - rank] };
+    let dim = |s: &[usize], i: usize| {
+        if i + s.len() < rank {
+            1
+        } else {
+            s[i + s.len() - rank]
+        }
+    };
     (0..rank)
         .map(|i| match (dim(a, i), dim(b, i)) {
             (x, y) if x == y || y == 1 => Ok(x),
             (1, y) => Ok(y),
-            _ => Err(shape_err("broadcast", format!("shapes {a:?} and {b:?} do not broadcast"))),
+            _ => Err(shape_err(
+                "broadcast",
+                format!("shapes {a:?} and {b:?} do not broadcast"),
+            )),
         })
         .collect()
 }

@@ -59,7 +59,11 @@ fn exp_store_sum(x: &[f32], max: f32, out: &mut [f32], isa: Isa) -> f32 {
             *a = ftz(*a + v);
         }
     }
-    let mut total: Vec<f32> = acc[0].iter().zip(&acc[1]).map(|(a, b)| ftz(a + b)).collect();
+    let mut total: Vec<f32> = acc[0]
+        .iter()
+        .zip(&acc[1])
+        .map(|(a, b)| ftz(a + b))
+        .collect();
     let whole = x.len() / w;
     for block in out[main * w..whole * w].chunks_exact(w) {
         for (a, &v) in total.iter_mut().zip(block) {
@@ -73,7 +77,9 @@ fn exp_store_sum(x: &[f32], max: f32, out: &mut [f32], isa: Isa) -> f32 {
 /// Softmax (beta = 1) over the last axis of `x` (shape `shape`).
 pub fn softmax(x: &[f32], shape: &[usize], isa: Isa) -> Result<Vec<f32>> {
     check_len("softmax", shape, x.len())?;
-    let n = *shape.last().ok_or_else(|| shape_err("softmax", "needs rank >= 1"))?;
+    let n = *shape
+        .last()
+        .ok_or_else(|| shape_err("softmax", "needs rank >= 1"))?;
     let mut out = vec![0.0f32; x.len()];
     if n == 0 {
         return Ok(out);

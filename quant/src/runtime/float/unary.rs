@@ -9,7 +9,7 @@ pub fn hard_swish(x: &[f32]) -> Vec<f32> {
     x.iter()
         .map(|&v| {
             let v = ftz(v);
-            ftz(v * ftz(v.mul_add(SIXTH, 0.5)).max(0.0).min(1.0))
+            ftz(v * ftz(v.mul_add(SIXTH, 0.5)).clamp(0.0, 1.0))
         })
         .collect()
 }
