@@ -113,8 +113,8 @@ fn fully_connected_matches_litert() {
 }
 
 fn window(v: &Value) -> Window {
-    let st: Vec<usize> = ints(&v, "stride");
-    let p: Vec<usize> = ints(&v, "pads");
+    let st: Vec<usize> = ints(v, "stride");
+    let p: Vec<usize> = ints(v, "pads");
     Window {
         input: [num(v, "n"), num(v, "h"), num(v, "w"), num(v, "c")],
         kernel: (num(v, "kh"), num(v, "kw")),
@@ -123,63 +123,36 @@ fn window(v: &Value) -> Window {
     }
 }
 
-#[test]
-fn conv2d_matches_litert() {
-    for v in cases("conv2d") {
+/// Replays conv-like fixtures: `run(v, window, filter, bias, scales, x, out)` computes one case.
+fn conv_like(op: &str, run: impl Fn(&Value, &Window, &[i8], &[i32], &[f32], &[i8], &mut [i8])) {
+    for v in cases(op) {
         let win = window(&v);
-        let bias: Vec<i32> = ints(&v, "bias");
-        let oc = num(&v, "oc");
-        let conv = Int8Conv2d::new(
-            &ints::<i8>(&v, "filter"),
-            oc,
-            win.kernel,
-            win.input[3],
-            Some(&bias),
-            &floats(&v, "w_scales"),
-        )
-        .unwrap();
         let (oh, ow) = win.out_hw().unwrap();
-        let mut y = vec![0i8; win.input[0] * oh * ow * oc];
-        conv.run(
-            &ints::<i8>(&v, "x"),
-            &win,
-            qp(&v, "x_q"),
-            qp(&v, "y_q"),
-            Clamp::NONE,
-            &mut y,
-        )
-        .unwrap();
+        let mut y = vec![0i8; win.input[0] * oh * ow * num(&v, "oc")];
+        let (f, x): (Vec<i8>, Vec<i8>) = (ints(&v, "filter"), ints(&v, "x"));
+        let bias: Vec<i32> = ints(&v, "bias");
+        run(&v, &win, &f, &bias, &floats(&v, "w_scales"), &x, &mut y);
         assert_same(&v, &y);
     }
 }
 
 #[test]
+fn conv2d_matches_litert() {
+    conv_like("conv2d", |v, win, f, bias, sw, x, y| {
+        let conv =
+            Int8Conv2d::new(f, num(v, "oc"), win.kernel, win.input[3], Some(bias), sw).unwrap();
+        conv.run(x, win, qp(v, "x_q"), qp(v, "y_q"), Clamp::NONE, y)
+            .unwrap();
+    });
+}
+
+#[test]
 fn depthwise_conv2d_matches_litert() {
-    for v in cases("depthwise_conv2d") {
-        let win = window(&v);
-        let bias: Vec<i32> = ints(&v, "bias");
-        let oc = num(&v, "oc");
-        let dw = Int8DepthwiseConv2d::new(
-            &ints::<i8>(&v, "filter"),
-            oc,
-            win.kernel,
-            Some(&bias),
-            &floats(&v, "w_scales"),
-        )
-        .unwrap();
-        let (oh, ow) = win.out_hw().unwrap();
-        let mut y = vec![0i8; win.input[0] * oh * ow * oc];
-        dw.run(
-            &ints::<i8>(&v, "x"),
-            &win,
-            qp(&v, "x_q"),
-            qp(&v, "y_q"),
-            Clamp::NONE,
-            &mut y,
-        )
-        .unwrap();
-        assert_same(&v, &y);
-    }
+    conv_like("depthwise_conv2d", |v, win, f, bias, sw, x, y| {
+        let dw = Int8DepthwiseConv2d::new(f, num(v, "oc"), win.kernel, Some(bias), sw).unwrap();
+        dw.run(x, win, qp(v, "x_q"), qp(v, "y_q"), Clamp::NONE, y)
+            .unwrap();
+    });
 }
 
 #[test]

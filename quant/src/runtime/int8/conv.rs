@@ -4,7 +4,9 @@
 //! requantize like FULLY_CONNECTED with `scale_c = f32(f32(s_x·s_w[c]) / s_y)`.
 
 use super::linear::Int8Linear;
-use super::requant::{check_conv_scales, check_qparams, output_bounds, quant_err, requant, Clamp};
+use super::requant::{
+    channel_scales, check_conv_scales, check_qparams, output_bounds, requant, Clamp,
+};
 use super::{check_len, numel, shape_err};
 use crate::{QParams, Result};
 
@@ -237,22 +239,7 @@ impl Int8DepthwiseConv2d {
         if let Some(b) = bias {
             check_len(OP, "bias", oc, b.len())?;
         }
-        let w_scales = match w_scales.len() {
-            1 => vec![w_scales[0]; oc],
-            l if l == oc => w_scales.to_vec(),
-            l => {
-                return Err(shape_err(
-                    OP,
-                    format!("{l} weight scales for {oc} channels"),
-                ))
-            }
-        };
-        if let Some(c) = w_scales.iter().position(|s| !(s.is_normal() && *s > 0.0)) {
-            return Err(quant_err(
-                OP,
-                format!("weight scale[{c}] = {} is not positive", w_scales[c]),
-            ));
-        }
+        let w_scales = channel_scales(OP, w_scales, oc)?;
         Ok(Int8DepthwiseConv2d {
             filter: filter.to_vec(),
             oc,
@@ -277,7 +264,7 @@ impl Int8DepthwiseConv2d {
         const OP: &str = "DEPTHWISE_CONV_2D";
         let [_, h, w, c] = win.input;
         let oc = self.oc;
-        if win.kernel != self.kernel || c == 0 || oc % c != 0 {
+        if win.kernel != self.kernel || c == 0 || !oc.is_multiple_of(c) {
             return Err(shape_err(
                 OP,
                 format!(

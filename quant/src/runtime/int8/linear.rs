@@ -3,8 +3,8 @@
 use inkling_kernels::qgemm::{pack_qs8_weights, qs8_gemm, Qs8Weights, Requant};
 use inkling_kernels::KernelSet;
 
-use super::requant::{check_conv_scales, check_qparams, quant_err, Clamp};
-use super::{check_len, numel, shape_err};
+use super::requant::{channel_scales, check_conv_scales, check_qparams, quant_err, Clamp};
+use super::{check_len, numel};
 use crate::{QParams, Result};
 
 const OP: &str = "FULLY_CONNECTED";
@@ -44,20 +44,7 @@ impl Int8Linear {
         w_scales: &[f32],
     ) -> Result<Int8Linear> {
         check_len(OP, "weights", numel(OP, &[n, k])?, w.len())?;
-        let w_scales = match w_scales.len() {
-            1 => vec![w_scales[0]; n],
-            l if l == n => w_scales.to_vec(),
-            l => return Err(shape_err(OP, format!("{l} weight scales for {n} channels"))),
-        };
-        if let Some(c) = w_scales.iter().position(|s| !(s.is_normal() && *s > 0.0)) {
-            return Err(quant_err(
-                OP,
-                format!(
-                    "weight scale[{c}] = {} is not a positive normal float",
-                    w_scales[c]
-                ),
-            ));
-        }
+        let w_scales = channel_scales(OP, w_scales, n)?;
         if let Some(b) = bias {
             check_len(OP, "bias", n, b.len())?;
         }

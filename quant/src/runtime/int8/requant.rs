@@ -110,7 +110,7 @@ pub fn check_conv_scales(node: &str, s_x: f32, s_w: &[f32], s_y: f32) -> Result<
 pub fn check_add_scales(node: &str, s_a: f32, s_b: f32, s_y: f32) -> Result<()> {
     for (name, s) in [("a", s_a), ("b", s_b)] {
         let r = s / s_y;
-        if !(r >= 1.0 / 1024.0 && r < 256.0) {
+        if !(1.0 / 1024.0..256.0).contains(&r) {
             return Err(quant_err(
                 node,
                 format!("input {name} scale / output scale = {r} is outside [2^-10, 2^8) (XNNPACK ADD/SUB limit)"),
@@ -123,13 +123,38 @@ pub fn check_add_scales(node: &str, s_a: f32, s_b: f32, s_y: f32) -> Result<()> 
 /// Checks XNNPACK's MUL limit: `f32(s_a·s_b)/s_y` in [2⁻¹⁶, 2⁸); returns that scale.
 pub fn check_mul_scales(node: &str, s_a: f32, s_b: f32, s_y: f32) -> Result<f32> {
     let r = (s_a * s_b) / s_y;
-    if !(r >= 1.0 / 65536.0 && r < 256.0) {
+    if !(1.0 / 65536.0..256.0).contains(&r) {
         return Err(quant_err(
             node,
             format!("input scale product / output scale = {r} is outside [2^-16, 2^8) (XNNPACK MUL limit)"),
         ));
     }
     Ok(r)
+}
+
+/// Per-channel weight scales: N given, or one per-tensor scale repeated N times (as the delegate
+/// does); each must be a positive normal float.
+pub(crate) fn channel_scales(op: &str, w_scales: &[f32], n: usize) -> Result<Vec<f32>> {
+    let scales = match w_scales.len() {
+        1 => vec![w_scales[0]; n],
+        l if l == n => w_scales.to_vec(),
+        l => {
+            return Err(super::shape_err(
+                op,
+                format!("{l} weight scales for {n} channels"),
+            ))
+        }
+    };
+    if let Some(c) = scales.iter().position(|s| !(s.is_normal() && *s > 0.0)) {
+        return Err(quant_err(
+            op,
+            format!(
+                "weight scale[{c}] = {} is not a positive normal float",
+                scales[c]
+            ),
+        ));
+    }
+    Ok(scales)
 }
 
 /// Validates the output quantization and clamp together and returns the f32 clamp bounds.
