@@ -52,16 +52,6 @@ fn write_npy<T: NpyElem>(path: &Path, shape: &[usize], data: &[T]) {
     std::fs::write(path, out).unwrap();
 }
 
-fn tensor(name: &str, shape: &[i32], dtype: TensorType, buffer: u32) -> TensorDef {
-    TensorDef {
-        name: name.into(),
-        shape: shape.to_vec(),
-        dtype,
-        buffer,
-        quant: None,
-    }
-}
-
 fn quant(scale: Vec<f32>, zero_point: Vec<i64>) -> Option<Quantization> {
     Some(Quantization {
         scale,
@@ -131,11 +121,11 @@ fn float_case(dir: &Path, rng: &mut StdRng) {
         subgraphs: vec![SubGraphDef {
             name: "main".into(),
             tensors: vec![
-                tensor("x", &[bi, ki], TensorType::F32, 0),
-                tensor("w", &[ni, ki], TensorType::F32, 1),
-                tensor("b", &[ni], TensorType::F32, 2),
-                tensor("logits", &[bi, ni], TensorType::F32, 0),
-                tensor("y", &[bi, ni], TensorType::F32, 0),
+                TensorDef::new("x", &[bi, ki], TensorType::F32, 0),
+                TensorDef::new("w", &[ni, ki], TensorType::F32, 1),
+                TensorDef::new("b", &[ni], TensorType::F32, 2),
+                TensorDef::new("logits", &[bi, ni], TensorType::F32, 0),
+                TensorDef::new("y", &[bi, ni], TensorType::F32, 0),
             ],
             inputs: vec![0],
             outputs: vec![4],
@@ -183,12 +173,12 @@ fn int8_case(dir: &Path, rng: &mut StdRng) {
     }
     let (bi, ki, ni) = (B as i32, K as i32, N as i32);
     let mut t = vec![
-        tensor("x", &[bi, ki], TensorType::F32, 0),
-        tensor("xq", &[bi, ki], TensorType::I8, 0),
-        tensor("w", &[ni, ki], TensorType::I8, 1),
-        tensor("b", &[ni], TensorType::I32, 2),
-        tensor("yq", &[bi, ni], TensorType::I8, 0),
-        tensor("y", &[bi, ni], TensorType::F32, 0),
+        TensorDef::new("x", &[bi, ki], TensorType::F32, 0),
+        TensorDef::new("xq", &[bi, ki], TensorType::I8, 0),
+        TensorDef::new("w", &[ni, ki], TensorType::I8, 1),
+        TensorDef::new("b", &[ni], TensorType::I32, 2),
+        TensorDef::new("yq", &[bi, ni], TensorType::I8, 0),
+        TensorDef::new("y", &[bi, ni], TensorType::F32, 0),
     ];
     t[1].quant = quant(vec![s_x], vec![i64::from(zp_x)]);
     t[2].quant = quant(s_w.clone(), vec![0; N]);

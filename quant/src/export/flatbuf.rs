@@ -130,7 +130,11 @@ impl Builder {
     /// Writes a uoffset to `target`, relative to where the uoffset itself lands.
     fn push_uoffset(&mut self, target: Offset) {
         self.prep(4, 0);
-        let rel = self.len() + 4 - target.0;
+        // An Offset from another builder could lie ahead of this one; finish then fails.
+        let rel = (self.len() + 4).checked_sub(target.0).unwrap_or_else(|| {
+            self.overflow = true;
+            0
+        });
         let rel = self.u32_of(rel);
         rel.push_rev(&mut self.rev);
     }
@@ -264,7 +268,8 @@ impl Builder {
         self.push_uoffset(root);
         if self.overflow || self.len() > MAX_SIZE {
             return Err(format_err(format!(
-                "FlatBuffer too large: {} bytes, the format allows {MAX_SIZE} and 65535-byte tables",
+                "FlatBuffer too large ({} bytes; the format allows {MAX_SIZE}, tables 65535) \
+                 or built from another builder's offsets",
                 self.len()
             )));
         }

@@ -205,23 +205,37 @@ fn options(union_type: u8, t: &Table) -> Result<BuiltinOptions> {
     let i32_at = |slot, field, default| t.scalar(slot, field, default);
     let bool_at = |slot, field| t.scalar(slot, field, false);
     Ok(match union_type {
-        1 => O::Conv2D {
-            padding: padding(t)?,
-            stride_w: i32_at(1, "stride_w", 0)?,
-            stride_h: i32_at(2, "stride_h", 0)?,
-            fused_activation: activation(t, 3)?,
-            dilation_w: i32_at(4, "dilation_w_factor", 1)?,
-            dilation_h: i32_at(5, "dilation_h_factor", 1)?,
-        },
-        2 => O::DepthwiseConv2D {
-            padding: padding(t)?,
-            stride_w: i32_at(1, "stride_w", 0)?,
-            stride_h: i32_at(2, "stride_h", 0)?,
-            depth_multiplier: i32_at(3, "depth_multiplier", 0)?,
-            fused_activation: activation(t, 4)?,
-            dilation_w: i32_at(5, "dilation_w_factor", 1)?,
-            dilation_h: i32_at(6, "dilation_h_factor", 1)?,
-        },
+        1 | 2 => {
+            // DepthwiseConv2DOptions inserts depth_multiplier at slot 3 and shifts the rest.
+            let dw = u16::from(union_type == 2);
+            let padding = padding(t)?;
+            let stride_w = i32_at(1, "stride_w", 0)?;
+            let stride_h = i32_at(2, "stride_h", 0)?;
+            let fused_activation = activation(t, 3 + dw)?;
+            let dilation_w = i32_at(4 + dw, "dilation_w_factor", 1)?;
+            let dilation_h = i32_at(5 + dw, "dilation_h_factor", 1)?;
+            if dw == 0 {
+                O::Conv2D {
+                    padding,
+                    stride_w,
+                    stride_h,
+                    fused_activation,
+                    dilation_w,
+                    dilation_h,
+                }
+            } else {
+                let depth_multiplier = i32_at(3, "depth_multiplier", 0)?;
+                O::DepthwiseConv2D {
+                    padding,
+                    stride_w,
+                    stride_h,
+                    depth_multiplier,
+                    fused_activation,
+                    dilation_w,
+                    dilation_h,
+                }
+            }
+        }
         5 => O::Pool2D {
             padding: padding(t)?,
             stride_w: i32_at(1, "stride_w", 0)?,
@@ -249,10 +263,21 @@ fn options(union_type: u8, t: &Table) -> Result<BuiltinOptions> {
             axis: i32_at(0, "axis", 0)?,
             fused_activation: activation(t, 1)?,
         },
-        11 => O::Add {
-            fused_activation: activation(t, 0)?,
-            pot_scale_int16: t.scalar(1, "pot_scale_int16", true)?,
-        },
+        11 | 28 => {
+            let fused_activation = activation(t, 0)?;
+            let pot_scale_int16 = t.scalar(1, "pot_scale_int16", true)?;
+            if union_type == 11 {
+                O::Add {
+                    fused_activation,
+                    pot_scale_int16,
+                }
+            } else {
+                O::Sub {
+                    fused_activation,
+                    pot_scale_int16,
+                }
+            }
+        }
         17 => O::Reshape {
             new_shape: t.vector(0, "new_shape")?,
         },
@@ -262,10 +287,6 @@ fn options(union_type: u8, t: &Table) -> Result<BuiltinOptions> {
         26 => O::Transpose,
         27 => O::Reducer {
             keep_dims: bool_at(0, "keep_dims")?,
-        },
-        28 => O::Sub {
-            fused_activation: activation(t, 0)?,
-            pot_scale_int16: t.scalar(1, "pot_scale_int16", true)?,
         },
         32 => O::StridedSlice {
             begin_mask: i32_at(0, "begin_mask", 0)?,

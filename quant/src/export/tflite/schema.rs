@@ -110,6 +110,24 @@ pub struct TensorDef {
     pub quant: Option<Quantization>,
 }
 
+impl TensorDef {
+    /// A tensor without quantization parameters.
+    pub fn new(
+        name: impl Into<String>,
+        shape: &[i32],
+        dtype: TensorType,
+        buffer: u32,
+    ) -> TensorDef {
+        TensorDef {
+            name: name.into(),
+            shape: shape.to_vec(),
+            dtype,
+            buffer,
+            quant: None,
+        }
+    }
+}
+
 /// `BuiltinOperator` codes used by the exporter.
 pub struct BuiltinOp;
 

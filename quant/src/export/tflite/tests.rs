@@ -8,16 +8,6 @@ use crate::export::flatbuf::{Builder, Field};
 use crate::export::flatread::{Reader, Table};
 use crate::Error;
 
-fn tensor(name: &str, shape: &[i32], dtype: TensorType, buffer: u32) -> TensorDef {
-    TensorDef {
-        name: name.into(),
-        shape: shape.to_vec(),
-        dtype,
-        buffer,
-        quant: None,
-    }
-}
-
 fn per_tensor(scale: f32, zp: i64) -> Option<Quantization> {
     Some(Quantization {
         scale: vec![scale],
@@ -151,7 +141,7 @@ fn sample_model() -> ModelDef {
         let len = dtype.buffer_len(6).unwrap();
         m.buffers
             .push((0..len).map(|b| (b * 7 + i) as u8).collect());
-        tensors.push(tensor(&format!("c{i}"), &shape, dtype, i as u32 + 1));
+        tensors.push(TensorDef::new(format!("c{i}"), &shape, dtype, i as u32 + 1));
     }
     tensors[6].quant = Some(Quantization {
         scale: vec![0.5, 0.25],
@@ -169,10 +159,10 @@ fn sample_model() -> ModelDef {
             block_size: 32,
         }),
     });
-    let mut x = tensor("x", &[1, 8], TensorType::I8, 0);
+    let mut x = TensorDef::new("x", &[1, 8], TensorType::I8, 0);
     x.quant = per_tensor(0.02, -3);
     tensors.push(x);
-    tensors.push(tensor("y", &[1, 8], TensorType::F32, 0));
+    tensors.push(TensorDef::new("y", &[1, 8], TensorType::F32, 0));
     let (x, y) = (tensors.len() as i32 - 2, tensors.len() as i32 - 1);
     let mut operators = Vec::new();
     for (code, options) in all_options() {
@@ -211,8 +201,8 @@ fn minimal_model() -> ModelDef {
     });
     m.subgraphs.push(SubGraphDef {
         tensors: vec![
-            tensor("", &[1, 4], TensorType::F32, 0),
-            tensor("", &[1, 4], TensorType::F32, 0),
+            TensorDef::new("", &[1, 4], TensorType::F32, 0),
+            TensorDef::new("", &[1, 4], TensorType::F32, 0),
         ],
         inputs: vec![0],
         outputs: vec![1],
@@ -320,10 +310,18 @@ fn builder_lays_out_strings_vectors_and_shared_vtables() {
         .map(|t| (t.scalar(0, "k", 0i8).unwrap(), t.string(1, "s").unwrap()))
         .collect();
     assert_eq!(got, vec![(1, Some("ab")), (2, Some("ab"))]);
-    // The two items share one vtable: "ab" NUL-terminated appears once, one 8-byte vtable
-    // (len 8, obj len, 2 slots) appears once.
+    // The string is stored once, NUL-terminated, and both items point at it.
     let (start, n) = items[0].vector_span(1, "s", 1).unwrap().unwrap();
     assert_eq!((&bytes[start..start + n + 1], n), (&b"ab\0"[..], 2));
+    assert_eq!(items[1].vector_span(1, "s", 1).unwrap(), Some((start, n)));
+    // Equal vtables are written once: the two items' 8-byte vtables (len 8, obj len, 2 slots)
+    // (i8 at 11, uoffset at 4, 12-byte table) collapse into one copy.
+    let vt = [8u8, 0, 12, 0, 11, 0, 4, 0];
+    assert_eq!(
+        bytes.windows(8).filter(|w| *w == vt).count(),
+        1,
+        "{bytes:?}"
+    );
 }
 
 fn graph_error(m: &ModelDef) -> String {

@@ -6,7 +6,8 @@
 //! tables, as the converter writes them.
 
 use super::schema::{
-    BuiltinOptions, ModelDef, OperatorDef, Quantization, SignatureDef, SubGraphDef, TensorDef,
+    ActivationFn, BuiltinOptions, ModelDef, OperatorDef, Padding, Quantization, SignatureDef,
+    SubGraphDef, TensorDef,
 };
 use super::validate::validate;
 use crate::export::flatbuf::{Builder, Field, Offset};
@@ -161,14 +162,13 @@ fn options(b: &mut Builder, o: &BuiltinOptions) -> Option<Offset> {
             fused_activation,
             dilation_w,
             dilation_h,
-        } => vec![
-            (0, I8(padding.code())),
-            (1, I32(*stride_w)),
-            (2, I32(*stride_h)),
-            (3, I8(fused_activation.code())),
-            (4, I32(*dilation_w)),
-            (5, I32(*dilation_h)),
-        ],
+        } => conv_fields(
+            *padding,
+            (*stride_w, *stride_h),
+            None,
+            *fused_activation,
+            (*dilation_w, *dilation_h),
+        ),
         O::DepthwiseConv2D {
             padding,
             stride_w,
@@ -177,15 +177,13 @@ fn options(b: &mut Builder, o: &BuiltinOptions) -> Option<Offset> {
             fused_activation,
             dilation_w,
             dilation_h,
-        } => vec![
-            (0, I8(padding.code())),
-            (1, I32(*stride_w)),
-            (2, I32(*stride_h)),
-            (3, I32(*depth_multiplier)),
-            (4, I8(fused_activation.code())),
-            (5, I32(*dilation_w)),
-            (6, I32(*dilation_h)),
-        ],
+        } => conv_fields(
+            *padding,
+            (*stride_w, *stride_h),
+            Some(*depth_multiplier),
+            *fused_activation,
+            (*dilation_w, *dilation_h),
+        ),
         O::Pool2D {
             padding,
             stride_w,
@@ -262,6 +260,32 @@ fn options(b: &mut Builder, o: &BuiltinOptions) -> Option<Offset> {
         }
     };
     Some(b.table(&fields))
+}
+
+/// `Conv2DOptions`, or with a depth multiplier `DepthwiseConv2DOptions`, which inserts it at
+/// slot 3 and shifts the later fields by one.
+fn conv_fields(
+    padding: Padding,
+    (stride_w, stride_h): (i32, i32),
+    depth_multiplier: Option<i32>,
+    fused_activation: ActivationFn,
+    (dilation_w, dilation_h): (i32, i32),
+) -> Vec<(u16, Field)> {
+    let mut fields = vec![
+        (0, Field::I8(padding.code())),
+        (1, Field::I32(stride_w)),
+        (2, Field::I32(stride_h)),
+    ];
+    if let Some(d) = depth_multiplier {
+        fields.push((3, Field::I32(d)));
+    }
+    let next = fields.len() as u16;
+    fields.extend([
+        (next, Field::I8(fused_activation.code())),
+        (next + 1, Field::I32(dilation_w)),
+        (next + 2, Field::I32(dilation_h)),
+    ]);
+    fields
 }
 
 fn signature(b: &mut Builder, s: &SignatureDef) -> Offset {
