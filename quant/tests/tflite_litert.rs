@@ -4,8 +4,11 @@
 //! Needs `INKLING_LITERT_PYTHON` = a python with `ai-edge-litert` (e.g. /work/venvs/litert/bin/python);
 //! without it the test prints why and passes.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+
+use common::{write_npy, NpyElem};
 
 use inkling_quant::export::tflite::{
     write_model, ActivationFn, BuiltinOp, BuiltinOptions, ModelDef, OperatorCode, OperatorDef,
@@ -13,44 +16,6 @@ use inkling_quant::export::tflite::{
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-/// Element types the `.npy` helper writes.
-trait NpyElem: Copy {
-    const DESCR: &'static str;
-    fn le(self) -> Vec<u8>;
-}
-impl NpyElem for f32 {
-    const DESCR: &'static str = "<f4";
-    fn le(self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
-    }
-}
-impl NpyElem for i8 {
-    const DESCR: &'static str = "|i1";
-    fn le(self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
-    }
-}
-
-/// Writes a C-order `.npy` (format 1.0).
-fn write_npy<T: NpyElem>(path: &Path, shape: &[usize], data: &[T]) {
-    let dims: Vec<String> = shape.iter().map(|d| format!("{d},")).collect();
-    let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
-        T::DESCR,
-        dims.join(" ")
-    );
-    // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data.iter().flat_map(|x| x.le()));
-    std::fs::write(path, out).unwrap();
-}
 
 fn quant(scale: Vec<f32>, zero_point: Vec<i64>) -> Option<Quantization> {
     Some(Quantization {
@@ -224,38 +189,14 @@ fn int8_case(dir: &Path, rng: &mut StdRng) {
 
 /// `shared/tools/litert_check.py`, in the first ancestor of the crate that has it (the main
 /// checkout's `../shared`, also found from worktrees nested deeper).
-fn checker() -> Option<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|d| d.join("shared/tools/litert_check.py"))
-        .find(|p| p.exists())
-}
-
 #[test]
 fn litert_runs_written_models_under_xnnpack() {
-    let Ok(python) = std::env::var("INKLING_LITERT_PYTHON") else {
-        println!("skipped: set INKLING_LITERT_PYTHON to a python with ai-edge-litert");
+    let Some(dir) = common::litert_dir("tflite_litert") else {
         return;
     };
-    let script = checker().expect("shared/tools/litert_check.py not found above the crate");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tflite_litert");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     let mut rng = StdRng::seed_from_u64(11);
     float_case(&dir, &mut rng);
     int8_case(&dir, &mut rng);
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&dir)
-        .args(["--partitions", "1"])
-        .output()
-        .expect("could not start INKLING_LITERT_PYTHON");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{log}");
-    assert!(out.status.success(), "litert_check failed:\n{log}");
+    let log = common::litert_check(&dir, &[]);
     assert!(log.contains("2/2 models passed"), "{log}");
 }

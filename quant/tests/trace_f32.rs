@@ -1,33 +1,11 @@
 //! A traced, prepared float32 graph reproduces the model's own forward pass.
 
-use inkling_autograd::Tensor;
-use inkling_nn::models::vit::{Vit, VitConfig};
+mod common;
+
+use common::{image, small_vit};
 use inkling_nn::{Ctx, Model};
 use inkling_quant::runtime::{Buf, Session};
 use inkling_quant::{passes, trace};
-
-fn small_vit() -> Vit {
-    let cfg = VitConfig {
-        image_size: 28,
-        in_chans: 1,
-        patch: 4,
-        width: 64,
-        depth: 2,
-        heads: 2,
-        mlp_dim: 128,
-        classes: 10,
-        dropout: 0.0,
-        qkv_bias: true,
-    };
-    Vit::new(cfg, 7).unwrap()
-}
-
-fn image(seed: u32) -> Tensor {
-    let data = (0..784)
-        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-        .collect();
-    Tensor::new(&[1, 1, 28, 28], data).unwrap()
-}
 
 #[test]
 fn vit_graph_matches_forward() {

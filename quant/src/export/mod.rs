@@ -3,3 +3,5 @@
 pub mod flatbuf;
 mod flatread;
 pub mod tflite;
+mod to_tflite;
+pub use to_tflite::{to_tflite, write_file, ModelInfo, METADATA_NAME};

@@ -47,8 +47,16 @@ pub fn to_tflite(g: &Graph, info: &ModelInfo) -> Result<Vec<u8>> {
     for n in &g.nodes {
         b.node(n)?;
     }
-    let inputs = g.inputs.iter().map(|&v| b.tensor(v)).collect::<Result<Vec<_>>>()?;
-    let outputs = g.outputs.iter().map(|&v| b.tensor(v)).collect::<Result<Vec<_>>>()?;
+    let inputs = g
+        .inputs
+        .iter()
+        .map(|&v| b.tensor(v))
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = g
+        .outputs
+        .iter()
+        .map(|&v| b.tensor(v))
+        .collect::<Result<Vec<_>>>()?;
     let meta = serde_json::to_vec(info).map_err(|e| crate::error::format_err(e.to_string()))?;
     b.buffers.push(meta);
     let meta_buf = (b.buffers.len() - 1) as u32;
@@ -406,7 +414,11 @@ impl Builder<'_> {
             Op::Slice { begin, size } => {
                 self.check_shared(n)?;
                 let b = shape_i32(begin);
-                let e: Vec<i32> = begin.iter().zip(size).map(|(&b, &s)| (b + s) as i32).collect();
+                let e: Vec<i32> = begin
+                    .iter()
+                    .zip(size)
+                    .map(|(&b, &s)| (b + s) as i32)
+                    .collect();
                 let s = vec![1; begin.len()];
                 inputs.push(self.i32_const(&format!("{}.begin", n.name), &b));
                 inputs.push(self.i32_const(&format!("{}.end", n.name), &e));
@@ -429,7 +441,10 @@ impl Builder<'_> {
             other => {
                 return Err(unsupported(
                     n,
-                    format!("{} has no .tflite form (run the lowering passes first)", other.name()),
+                    format!(
+                        "{} has no .tflite form (run the lowering passes first)",
+                        other.name()
+                    ),
                 ))
             }
         };
@@ -450,13 +465,25 @@ impl Builder<'_> {
         if g.value(n.outputs[0]).dtype != DType::I8 {
             return Ok(());
         }
-        let want_axis = if matches!(n.op, Op::DepthwiseConv2d { .. }) { 3 } else { 0 };
-        let (Some(x), Some(y)) = (g.value(n.inputs[0]).qparams(), g.value(n.outputs[0]).qparams())
-        else {
-            return Err(unsupported(n, "int8 input and output need per-tensor parameters"));
+        let want_axis = if matches!(n.op, Op::DepthwiseConv2d { .. }) {
+            3
+        } else {
+            0
+        };
+        let (Some(x), Some(y)) = (
+            g.value(n.inputs[0]).qparams(),
+            g.value(n.outputs[0]).qparams(),
+        ) else {
+            return Err(unsupported(
+                n,
+                "int8 input and output need per-tensor parameters",
+            ));
         };
         let Some(Quant::PerChannel { scales, axis }) = &g.value(n.inputs[1]).quant else {
-            return Err(unsupported(n, "int8 weights need per-channel symmetric parameters"));
+            return Err(unsupported(
+                n,
+                "int8 weights need per-channel symmetric parameters",
+            ));
         };
         if *axis != want_axis {
             return Err(unsupported(
@@ -470,7 +497,10 @@ impl Builder<'_> {
                     if (sb - x.scale * sw).abs() > 1e-6 * sb.abs() {
                         return Err(unsupported(
                             n,
-                            format!("bias scale of channel {c} is {sb}, must be s_in·s_w = {}", x.scale * sw),
+                            format!(
+                                "bias scale of channel {c} is {sb}, must be s_in·s_w = {}",
+                                x.scale * sw
+                            ),
                         ));
                     }
                 }

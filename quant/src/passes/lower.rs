@@ -36,7 +36,7 @@ impl Splice<'_> {
 }
 
 /// LayerNorm(x, γ, β) over the last axis →
-/// `d = x − mean(x)`, `y = d·rsqrt(mean(d·d) + eps)·γ + β`, all float32 (an island in int8 graphs).
+/// `d = x − mean(x)`, `y = d·rsqrt(mean((x − mean)²) + eps)·γ + β`, all float32 (an island in int8 graphs).
 pub fn lower_layer_norm(g: &mut Graph) {
     let mut i = 0;
     while i < g.nodes.len() {
@@ -63,7 +63,8 @@ pub fn lower_layer_norm(g: &mut Graph) {
         };
         let mean = s.push("mean", mean_op.clone(), vec![x], &red);
         let d = s.push("centered", Op::Sub, vec![x, mean], &shape);
-        let sq = s.push("squared", Op::Mul, vec![d, d], &shape);
+        // (x − mean)² as one op: measured closer to LiteRT than MUL(d, d) (quant/tests/float_golden.rs).
+        let sq = s.push("squared", Op::SquaredDifference, vec![x, mean], &shape);
         let var = s.push("var", mean_op, vec![sq], &red);
         let ve = s.push("var_eps", Op::Add, vec![var, eps_c], &red);
         let r = s.push("rstd", Op::Rsqrt, vec![ve], &red);

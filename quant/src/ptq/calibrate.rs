@@ -33,11 +33,15 @@ impl<'g> Calibrator<'g> {
         let obs = &mut self.observers;
         let input_id = self.session.graph().inputs[0];
         if let Some(x) = input.as_f32() {
-            obs.entry(input_id).or_insert_with(|| Observer::new(kind)).observe(x);
+            obs.entry(input_id)
+                .or_insert_with(|| Observer::new(kind))
+                .observe(x);
         }
         self.session.run_observed(vec![input], &mut |id, b| {
             if let Some(x) = b.as_f32() {
-                obs.entry(id).or_insert_with(|| Observer::new(kind)).observe(x);
+                obs.entry(id)
+                    .or_insert_with(|| Observer::new(kind))
+                    .observe(x);
             }
         })?;
         self.images += 1;

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 
 use crate::graph::{ConstData, DType, Graph, Node, Op, Quant, Value, ValueId};
-use crate::ptq::qparams::{asymmetric, quantize_bias, quantize_tensor, quantize_weights, symmetric};
+use crate::ptq::qparams::{
+    asymmetric, quantize_bias, quantize_tensor, quantize_weights, symmetric,
+};
 use crate::{Error, QParams, Result};
 
 /// Whether `n` runs in int8 after conversion.
@@ -88,7 +90,10 @@ fn choose_qparams(
     for v in 0..n {
         let r = groups.find(v);
         let id = ValueId(v);
-        let range = ranges.get(&id).copied().or_else(|| const_range(g.value(id)));
+        let range = ranges
+            .get(&id)
+            .copied()
+            .or_else(|| const_range(g.value(id)));
         if let Some((lo, hi)) = range {
             let e = span.entry(r).or_insert((lo, hi));
             *e = (e.0.min(lo), e.1.max(hi));
@@ -184,7 +189,8 @@ impl Converter<'_> {
         } else {
             let q = *self.i8_of.get(&v).ok_or_else(|| missing(self.src, v))?;
             let name = format!("{}.dequant", sv.name);
-            self.out.push(&name, Op::Dequantize, vec![q], &sv.shape, false)
+            self.out
+                .push(&name, Op::Dequantize, vec![q], &sv.shape, false)
         };
         self.f32_of.insert(v, id);
         Ok(id)
@@ -205,7 +211,9 @@ impl Converter<'_> {
         } else {
             let f = self.as_f32(v)?;
             let name = format!("{}.quant", sv.name);
-            let id = self.out.push(&name, Op::Quantize, vec![f], &sv.shape, false);
+            let id = self
+                .out
+                .push(&name, Op::Quantize, vec![f], &sv.shape, false);
             let ov = self.out.value_mut(id);
             ov.dtype = DType::I8;
             ov.quant = Some(Quant::PerTensor(q));
@@ -219,8 +227,14 @@ impl Converter<'_> {
         let y = n.outputs[0];
         let shape = self.src.value(y).shape.clone();
         if !is_int8_node(n) {
-            let ins = n.inputs.iter().map(|&x| self.as_f32(x)).collect::<Result<Vec<_>>>()?;
-            let id = self.out.push(&n.name, n.op.clone(), ins, &shape, n.float_island);
+            let ins = n
+                .inputs
+                .iter()
+                .map(|&x| self.as_f32(x))
+                .collect::<Result<Vec<_>>>()?;
+            let id = self
+                .out
+                .push(&n.name, n.op.clone(), ins, &shape, n.float_island);
             self.f32_of.insert(y, id);
             return Ok(());
         }
@@ -233,10 +247,14 @@ impl Converter<'_> {
             let x = self.as_i8(n.inputs[0])?;
             let s_in = self.q(n.inputs[0])?.scale;
             let wv = self.src.value(n.inputs[1]).clone();
-            let w = wv.data.as_ref().and_then(|d| d.as_f32()).ok_or_else(|| Error::Unsupported {
-                node: n.name.clone(),
-                what: "weights must be constants for int8".into(),
-            })?;
+            let w =
+                wv.data
+                    .as_ref()
+                    .and_then(|d| d.as_f32())
+                    .ok_or_else(|| Error::Unsupported {
+                        node: n.name.clone(),
+                        what: "weights must be constants for int8".into(),
+                    })?;
             // FC [N, K] and conv OHWI: channel axis 0; depthwise 1HWC: the last axis.
             let (axis, channels) = match n.op {
                 Op::DepthwiseConv2d { .. } => (3, wv.shape[3]),
@@ -257,12 +275,14 @@ impl Converter<'_> {
             let bias = match n.inputs.get(2) {
                 Some(&b) => {
                     let bv = self.src.value(b);
-                    bv.data.as_ref().and_then(|d| d.as_f32()).map(<[f32]>::to_vec).ok_or_else(
-                        || Error::Unsupported {
+                    bv.data
+                        .as_ref()
+                        .and_then(|d| d.as_f32())
+                        .map(<[f32]>::to_vec)
+                        .ok_or_else(|| Error::Unsupported {
                             node: n.name.clone(),
                             what: "bias must be a constant for int8".into(),
-                        },
-                    )?
+                        })?
                 }
                 None => vec![0.0; channels],
             };

@@ -83,7 +83,10 @@ impl Observer {
                 Some((a, b)) => (a + momentum * (lo - a), b + momentum * (hi - b)),
             });
         }
-        if matches!(self.kind, ObserverKind::Percentile { .. } | ObserverKind::Mse) {
+        if matches!(
+            self.kind,
+            ObserverKind::Percentile { .. } | ObserverKind::Mse
+        ) {
             // Keep every k-th value so the sample spans all batches; thin it when it fills.
             let stride = (self.seen / SAMPLE as u64 + 1) as usize;
             for (i, &v) in xs.iter().enumerate() {
@@ -167,7 +170,10 @@ mod tests {
         }
         assert_eq!(mm.range(), Some((-1.0, 50.0)));
         let (lo, hi) = pc.range().unwrap();
-        assert!((lo + 1.0).abs() < 0.01 && (hi - 1.0).abs() < 0.01, "{lo} {hi}");
+        assert!(
+            (lo + 1.0).abs() < 0.01 && (hi - 1.0).abs() < 0.01,
+            "{lo} {hi}"
+        );
         let (_, hi) = ms.range().unwrap();
         assert!(hi < 50.0, "mse keeps the full range: {hi}");
     }

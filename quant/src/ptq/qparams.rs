@@ -42,7 +42,11 @@ pub fn quantize_weights(
     let q = w
         .iter()
         .enumerate()
-        .map(|(j, &v)| (v / scales[channel(j)]).round_ties_even().clamp(-127.0, 127.0) as i8)
+        .map(|(j, &v)| {
+            (v / scales[channel(j)])
+                .round_ties_even()
+                .clamp(-127.0, 127.0) as i8
+        })
         .collect();
     (q, scales)
 }
@@ -63,7 +67,9 @@ pub fn quantize_bias(b: &[f32], s_in: f32, s_w: &[f32]) -> Vec<i32> {
 /// Per-tensor int8 values of `x` at `q` (round half to even, saturating).
 pub fn quantize_tensor(x: &[f32], q: QParams) -> Vec<i8> {
     x.iter()
-        .map(|&v| ((v / q.scale).round_ties_even() + q.zero_point as f32).clamp(-128.0, 127.0) as i8)
+        .map(|&v| {
+            ((v / q.scale).round_ties_even() + q.zero_point as f32).clamp(-128.0, 127.0) as i8
+        })
         .collect()
 }
 

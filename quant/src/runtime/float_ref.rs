@@ -3,6 +3,7 @@
 
 use inkling_autograd::{ops, Tensor};
 
+use super::float::{self, BinaryOp};
 use crate::graph::{err, Act, Node, Op, Padding};
 use crate::Result;
 
@@ -58,20 +59,38 @@ pub(crate) fn run_f32(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
             activate(ops::permute(&y, &[0, 2, 3, 1])?, *act)?
         }
         Op::BatchMatmul { adj_x, adj_y } => ops::matmul(arg(0)?, arg(1)?, *adj_x, *adj_y)?,
-        Op::Add => ops::add(arg(0)?, arg(1)?)?,
-        Op::Sub => ops::sub(arg(0)?, arg(1)?)?,
-        Op::Mul => ops::mul(arg(0)?, arg(1)?)?,
-        Op::Div => ops::div(arg(0)?, arg(1)?)?,
-        Op::SquaredDifference => {
-            let d = ops::sub(arg(0)?, arg(1)?)?;
-            ops::mul(&d, &d)?
+        Op::Add => binary(BinaryOp::Add, arg(0)?, arg(1)?)?,
+        Op::Sub => binary(BinaryOp::Sub, arg(0)?, arg(1)?)?,
+        Op::Mul => binary(BinaryOp::Mul, arg(0)?, arg(1)?)?,
+        Op::Div => binary(BinaryOp::Div, arg(0)?, arg(1)?)?,
+        Op::SquaredDifference => binary(BinaryOp::SquaredDifference, arg(0)?, arg(1)?)?,
+        Op::Mean { axes, .. } => {
+            let x = arg(0)?;
+            let (y, _) = float::mean(x.data(), x.shape(), axes, isa())?;
+            let shape = node_shape(
+                x.shape(),
+                axes,
+                matches!(
+                    node.op,
+                    Op::Mean {
+                        keep_dims: true,
+                        ..
+                    }
+                ),
+            );
+            Tensor::new(&shape, y)?
         }
-        Op::Mean { axes, keep_dims } => ops::mean(arg(0)?, axes, *keep_dims)?,
-        Op::Rsqrt => map(arg(0)?, |v| 1.0 / v.sqrt())?,
-        Op::Gelu => ops::gelu(arg(0)?)?,
-        Op::Softmax => ops::softmax(arg(0)?)?,
+        Op::Rsqrt => same(
+            arg(0)?,
+            float::rsqrt(arg(0)?.data(), float::correctly_rounded_rsqrt),
+        )?,
+        Op::Gelu => same(arg(0)?, float::gelu(arg(0)?.data()))?,
+        Op::Softmax => {
+            let x = arg(0)?;
+            same(x, float::softmax(x.data(), x.shape(), isa())?)?
+        }
+        Op::HardSwish => same(arg(0)?, float::hard_swish(arg(0)?.data()))?,
         Op::Logistic => ops::sigmoid(arg(0)?)?,
-        Op::HardSwish => ops::hard_swish(arg(0)?)?,
         Op::Relu => ops::relu(arg(0)?)?,
         Op::Reshape { shape } => arg(0)?.with_shape(shape)?,
         Op::Transpose { perm } => ops::permute(arg(0)?, perm)?,
@@ -142,4 +161,34 @@ fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Result<Tensor> {
         x.shape(),
         x.data().iter().map(|&v| f(v)).collect(),
     )?)
+}
+
+/// The XNNPACK kernel family whose float arithmetic the islands reproduce on this CPU: the one
+/// LiteRT picks here (AVX-512 when the CPU has it), else the 8-lane order (also the portable one
+/// used on ARM and with `INKLING_ISA=scalar`).
+pub(crate) fn isa() -> float::Isa {
+    match inkling_kernels::kernels().isa {
+        inkling_kernels::Isa::Avx512Vnni => float::Isa::Avx512f,
+        _ => float::Isa::Avx2,
+    }
+}
+
+fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (y, shape) = float::binary(op, a.data(), a.shape(), b.data(), b.shape())?;
+    Ok(Tensor::new(&shape, y)?)
+}
+
+fn same(x: &Tensor, y: Vec<f32>) -> Result<Tensor> {
+    Ok(Tensor::new(x.shape(), y)?)
+}
+
+fn node_shape(x: &[usize], axes: &[usize], keep: bool) -> Vec<usize> {
+    x.iter()
+        .enumerate()
+        .filter_map(|(i, &d)| match (axes.contains(&i), keep) {
+            (false, _) => Some(d),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect()
 }

@@ -2,23 +2,270 @@
 
 use std::borrow::Cow;
 
-use super::tensor::Buf;
-use crate::graph::Graph;
-use crate::{Error, Result};
+use super::int8::{
+    self, batch_matmul, Clamp, Int8Conv2d, Int8DepthwiseConv2d, Int8Linear, LogisticTable, Operand,
+    Window,
+};
+use super::tensor::{Buf, Data};
+use crate::graph::{Act, ConstData, Graph, Node, Op, Padding, Quant};
+use crate::{Error, QParams, Result};
+
+/// Prepared state of one int8 node.
+enum Kernel {
+    None,
+    Linear(Int8Linear),
+    Conv(Int8Conv2d),
+    Depthwise(Int8DepthwiseConv2d),
+    Logistic(LogisticTable),
+}
 
 /// Per-node prepared state for the int8 nodes of a graph.
-pub(crate) struct Prepared {}
+pub(crate) struct Prepared {
+    kernels: Vec<Kernel>,
+}
+
+fn bad(n: &Node, what: impl Into<String>) -> Error {
+    Error::Graph {
+        node: n.name.clone(),
+        what: what.into(),
+    }
+}
+
+fn qp(g: &Graph, n: &Node, v: crate::graph::ValueId) -> Result<QParams> {
+    g.value(v).qparams().ok_or_else(|| {
+        bad(
+            n,
+            format!("{} has no per-tensor int8 parameters", g.value(v).name),
+        )
+    })
+}
+
+/// int8 weights, their per-channel scales and the int32 bias of a FC/conv node.
+fn weights<'g>(g: &'g Graph, n: &Node) -> Result<(&'g [i8], &'g [f32], Option<&'g [i32]>)> {
+    let w = g.value(n.inputs[1]);
+    let (Some(ConstData::I8(wd)), Some(Quant::PerChannel { scales, .. })) = (&w.data, &w.quant)
+    else {
+        return Err(bad(n, "int8 weights must be constant and per-channel"));
+    };
+    let bias = match n.inputs.get(2).map(|&b| &g.value(b).data) {
+        Some(Some(ConstData::I32(b))) => Some(b.as_slice()),
+        None => None,
+        _ => return Err(bad(n, "bias must be a constant int32")),
+    };
+    Ok((wd, scales, bias))
+}
+
+fn clamp(act: Act, y: QParams) -> Result<Clamp> {
+    match act {
+        Act::None => Ok(Clamp::NONE),
+        Act::Relu => Ok(Clamp::relu(y)),
+        Act::Relu6 => Err(Error::Unsupported {
+            node: "int8".into(),
+            what: "fused ReLU6 in int8".into(),
+        }),
+    }
+}
+
+fn padding(p: Padding) -> int8::Padding {
+    match p {
+        Padding::Same => int8::Padding::Same,
+        Padding::Valid => int8::Padding::Valid,
+    }
+}
 
 impl Prepared {
-    pub(crate) fn new(_g: &Graph) -> Result<Prepared> {
-        Ok(Prepared {})
+    pub(crate) fn new(g: &Graph) -> Result<Prepared> {
+        let mut kernels = Vec::with_capacity(g.nodes.len());
+        for n in &g.nodes {
+            let int8_out = g.value(n.outputs[0]).dtype == crate::graph::DType::I8;
+            let k = match &n.op {
+                Op::FullyConnected { .. } if int8_out => {
+                    let (w, s, b) = weights(g, n)?;
+                    let [nn, k] = g.value(n.inputs[1]).shape[..] else {
+                        return Err(bad(n, "weights must be [N, K]"));
+                    };
+                    Kernel::Linear(Int8Linear::new(w, nn, k, b, s)?)
+                }
+                Op::Conv2d { .. } if int8_out => {
+                    let (w, s, b) = weights(g, n)?;
+                    let [o, kh, kw, c] = g.value(n.inputs[1]).shape[..] else {
+                        return Err(bad(n, "filter must be OHWI"));
+                    };
+                    Kernel::Conv(Int8Conv2d::new(w, o, (kh, kw), c, b, s)?)
+                }
+                Op::DepthwiseConv2d { .. } if int8_out => {
+                    let (w, s, b) = weights(g, n)?;
+                    let [_, kh, kw, o] = g.value(n.inputs[1]).shape[..] else {
+                        return Err(bad(n, "filter must be 1HWC"));
+                    };
+                    Kernel::Depthwise(Int8DepthwiseConv2d::new(w, o, (kh, kw), b, s)?)
+                }
+                Op::Logistic if int8_out => Kernel::Logistic(LogisticTable::new(
+                    qp(g, n, n.inputs[0])?,
+                    qp(g, n, n.outputs[0])?,
+                )?),
+                _ => Kernel::None,
+            };
+            kernels.push(k);
+        }
+        Ok(Prepared { kernels })
     }
 
-    pub(crate) fn run(&self, g: &Graph, i: usize, _xs: &[Cow<'_, Buf>]) -> Result<Buf> {
+    pub(crate) fn run(&self, g: &Graph, i: usize, xs: &[Cow<'_, Buf>]) -> Result<Buf> {
         let n = &g.nodes[i];
-        Err(Error::Unsupported {
-            node: n.name.clone(),
-            what: format!("{} on int8 operands is not implemented", n.op.name()),
+        let y = n.outputs[0];
+        let shape = g.value(y).shape.clone();
+        let numel: usize = shape.iter().product();
+        let i8in = |j: usize| -> Result<&[i8]> {
+            xs.get(j)
+                .and_then(|b| b.as_i8())
+                .ok_or_else(|| bad(n, format!("operand {j} must be int8")))
+        };
+        let operand = |j: usize| -> Result<Operand<'_>> {
+            Ok(Operand::new(i8in(j)?, &xs[j].shape, qp(g, n, n.inputs[j])?))
+        };
+        if let Op::Dequantize = n.op {
+            let mut out = vec![0f32; numel];
+            int8::dequantize(i8in(0)?, qp(g, n, n.inputs[0])?, &mut out)?;
+            return Ok(Buf::f32(&shape, out));
+        }
+        let mut out = vec![0i8; numel];
+        match (&n.op, &self.kernels[i]) {
+            (Op::Quantize, _) => {
+                let x = xs[0]
+                    .as_f32()
+                    .ok_or_else(|| bad(n, "int8 → int8 requantization is not supported"))?;
+                int8::quantize(x, qp(g, n, y)?, &mut out)?;
+            }
+            (Op::FullyConnected { act }, Kernel::Linear(l)) => {
+                let yq = qp(g, n, y)?;
+                let m = xs[0].len() / l.k();
+                l.run(
+                    i8in(0)?,
+                    m,
+                    qp(g, n, n.inputs[0])?,
+                    yq,
+                    clamp(*act, yq)?,
+                    &mut out,
+                )?;
+            }
+            (
+                Op::Conv2d {
+                    stride,
+                    padding: p,
+                    act,
+                },
+                Kernel::Conv(c),
+            ) => {
+                let yq = qp(g, n, y)?;
+                let win = window(n, &xs[0].shape, &g.value(n.inputs[1]).shape, *stride, *p)?;
+                c.run(
+                    i8in(0)?,
+                    &win,
+                    qp(g, n, n.inputs[0])?,
+                    yq,
+                    clamp(*act, yq)?,
+                    &mut out,
+                )?;
+            }
+            (
+                Op::DepthwiseConv2d {
+                    stride,
+                    padding: p,
+                    act,
+                },
+                Kernel::Depthwise(c),
+            ) => {
+                let yq = qp(g, n, y)?;
+                let win = window(n, &xs[0].shape, &g.value(n.inputs[1]).shape, *stride, *p)?;
+                c.run(
+                    i8in(0)?,
+                    &win,
+                    qp(g, n, n.inputs[0])?,
+                    yq,
+                    clamp(*act, yq)?,
+                    &mut out,
+                )?;
+            }
+            (Op::Logistic, Kernel::Logistic(t)) => t.apply(i8in(0)?, &mut out)?,
+            (Op::BatchMatmul { adj_x, adj_y }, _) => {
+                if *adj_x {
+                    return Err(bad(n, "int8 BATCH_MATMUL with adj_x is not supported"));
+                }
+                batch_matmul(
+                    operand(0)?,
+                    operand(1)?,
+                    *adj_y,
+                    qp(g, n, y)?,
+                    Clamp::NONE,
+                    &mut out,
+                )?;
+            }
+            (Op::Add, _) => int8::add(
+                operand(0)?,
+                operand(1)?,
+                qp(g, n, y)?,
+                Clamp::NONE,
+                &mut out,
+            )?,
+            (Op::Sub, _) => int8::sub(
+                operand(0)?,
+                operand(1)?,
+                qp(g, n, y)?,
+                Clamp::NONE,
+                &mut out,
+            )?,
+            (Op::Mul, _) => int8::mul(
+                operand(0)?,
+                operand(1)?,
+                qp(g, n, y)?,
+                Clamp::NONE,
+                &mut out,
+            )?,
+            (Op::Mean { axes, .. }, _) => int8::mean(
+                i8in(0)?,
+                &xs[0].shape,
+                axes,
+                qp(g, n, n.inputs[0])?,
+                qp(g, n, y)?,
+                &mut out,
+            )?,
+            (Op::Reshape { .. }, _) => out.copy_from_slice(i8in(0)?),
+            (Op::Transpose { perm }, _) => {
+                super::layout::permute(i8in(0)?, &xs[0].shape, perm, &mut out)
+            }
+            (Op::Concat { axis }, _) => {
+                let parts = (0..xs.len())
+                    .map(|j| Ok((i8in(j)?, xs[j].shape.as_slice())))
+                    .collect::<Result<Vec<_>>>()?;
+                super::layout::concat(&parts, *axis, &mut out)
+            }
+            (Op::Slice { begin, .. }, _) => {
+                super::layout::slice(i8in(0)?, &xs[0].shape, begin, &shape, &mut out)
+            }
+            (op, _) => {
+                return Err(Error::Unsupported {
+                    node: n.name.clone(),
+                    what: format!("{} on int8 operands", op.name()),
+                })
+            }
+        }
+        Ok(Buf {
+            shape,
+            data: Data::I8(out),
         })
     }
+}
+
+fn window(
+    n: &Node,
+    x: &[usize],
+    w: &[usize],
+    stride: (usize, usize),
+    p: Padding,
+) -> Result<Window> {
+    let &[b, h, wd, c] = x else {
+        return Err(bad(n, "input must be NHWC"));
+    };
+    Window::new([b, h, wd, c], (w[1], w[2]), stride, padding(p))
 }

@@ -5,6 +5,7 @@ pub mod float;
 mod float_ref;
 pub mod int8;
 mod int8_exec;
+mod layout;
 mod tensor;
 
 pub(crate) use exec::run_node_f32;

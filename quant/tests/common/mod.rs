@@ -1,0 +1,113 @@
+//! Helpers shared by the integration tests: `.npy` writing and the LiteRT checker.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use inkling_autograd::Tensor;
+use inkling_nn::models::vit::{Vit, VitConfig};
+
+/// Element types the `.npy` helper writes.
+pub trait NpyElem: Copy {
+    const DESCR: &'static str;
+    fn le(self) -> Vec<u8>;
+}
+impl NpyElem for f32 {
+    const DESCR: &'static str = "<f4";
+    fn le(self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+}
+impl NpyElem for i8 {
+    const DESCR: &'static str = "|i1";
+    fn le(self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+}
+
+/// Writes a C-order `.npy` (format 1.0).
+pub fn write_npy<T: NpyElem>(path: &Path, shape: &[usize], data: &[T]) {
+    let dims: Vec<String> = shape.iter().map(|d| format!("{d},")).collect();
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
+        T::DESCR,
+        dims.join(" ")
+    );
+    // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data.iter().flat_map(|x| x.le()));
+    std::fs::write(path, out).unwrap();
+}
+
+/// `shared/tools/litert_check.py` in the nearest ancestor of the crate that has it.
+pub fn checker() -> Option<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("shared/tools/litert_check.py"))
+        .find(|p| p.exists())
+}
+
+/// A fresh directory for LiteRT cases, or None (with a message) when `INKLING_LITERT_PYTHON` is unset.
+pub fn litert_dir(name: &str) -> Option<PathBuf> {
+    if std::env::var("INKLING_LITERT_PYTHON").is_err() {
+        println!("skipped: set INKLING_LITERT_PYTHON to a python with ai-edge-litert");
+        return None;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Some(dir)
+}
+
+/// Runs `litert_check.py DIR --partitions 1 ARGS` and returns its log; panics when it fails.
+pub fn litert_check(dir: &Path, args: &[&str]) -> String {
+    let python = std::env::var("INKLING_LITERT_PYTHON").unwrap();
+    let script = checker().expect("shared/tools/litert_check.py not found above the crate");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(dir)
+        .args(["--partitions", "1"])
+        .args(args)
+        .output()
+        .expect("could not start INKLING_LITERT_PYTHON");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{log}");
+    assert!(out.status.success(), "litert_check failed:\n{log}");
+    log
+}
+
+/// A 2-block ViT (width 64, 2 heads, 10 classes) with seeded random weights.
+pub fn small_vit() -> Vit {
+    let cfg = VitConfig {
+        image_size: 28,
+        in_chans: 1,
+        patch: 4,
+        width: 64,
+        depth: 2,
+        heads: 2,
+        mlp_dim: 128,
+        classes: 10,
+        dropout: 0.0,
+        qkv_bias: true,
+    };
+    Vit::new(cfg, 7).unwrap()
+}
+
+/// A deterministic pseudo-random 28×28 image in [-1, 1).
+pub fn image(seed: u32) -> Tensor {
+    let data = (0..784)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    Tensor::new(&[1, 1, 28, 28], data).unwrap()
+}
