@@ -5,13 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use inkling::autograd::Tensor;
-use inkling::data::pipeline::{stratified_split, Loader, LoaderConfig, SplitFractions};
-use inkling::nn::checkpoint::{load_model_tensors, Checkpoint};
+use inkling::data::pipeline::{Loader, LoaderConfig};
 use inkling::nn::metrics::Evaluation;
-use inkling::nn::{models, Ctx};
+use inkling::nn::Ctx;
 
 use crate::data::{Result, Source};
-use crate::train::{open_dataset, preprocess_for, state};
+use crate::train::{open_dataset, preprocess_for};
 
 /// Options of `inkling eval`.
 #[derive(clap::Args, Debug)]
@@ -52,28 +51,16 @@ pub struct EvalArgs {
 
 /// Runs `inkling eval`.
 pub fn run(args: &EvalArgs) -> Result<()> {
-    if let Some(t) = args.threads {
-        if t == 0 {
-            return Err("--threads must be at least 1".into());
-        }
-        inkling::kernels::threads::set_num_threads(t);
-    }
+    crate::trained::set_threads(args.threads)?;
     if args.batch_size == 0 {
         return Err("--batch-size must be at least 1".into());
     }
-    inkling::kernels::init()?;
     let path = &args.checkpoint;
-    let ck = Checkpoint::load(path)?;
-    let (model_json, model_classes) = state::read_meta(&ck, path)?;
-    let recipe = state::restore_meta(&ck, path).ok().map(|m| m.recipe);
-    let mut model =
-        models::from_config_json(&model_json).map_err(|e| format!("{}: {e}", path.display()))?;
-    let weights: Vec<_> = ck
-        .tensors
-        .into_iter()
-        .filter(|(n, _)| !n.starts_with("optimizer."))
-        .collect();
-    load_model_tensors(&mut *model, &weights).map_err(|e| format!("{}: {e}", path.display()))?;
+    let crate::trained::Trained {
+        mut model,
+        classes: model_classes,
+        recipe,
+    } = crate::trained::load(path)?;
 
     let (data_spec, per_class, seed) = match (args.split.as_str(), &recipe) {
         ("all", _) => (
@@ -132,22 +119,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 .unwrap_or(usize::MAX)
         })
         .collect();
-    let all: Vec<usize> = (0..data.source.len()).collect();
     let indices = match (&recipe, args.split.as_str()) {
-        (Some(r), "val") => {
-            stratified_split(
-                &*data.source,
-                &all,
-                SplitFractions {
-                    train: 1.0 - r.val_fraction,
-                    val: r.val_fraction,
-                    test: 0.0,
-                },
-                r.seed,
-            )?
-            .val
-        }
-        _ => all,
+        (Some(r), "val") => crate::trained::training_split(r, &*data.source)?.val,
+        _ => (0..data.source.len()).collect(),
     };
     let loader = Loader::new(
         Arc::clone(&data.source),

@@ -3,10 +3,15 @@
 mod bench;
 mod data;
 mod eval;
+mod export;
+mod images;
+mod infer;
 mod plot;
 mod profile;
+mod quantize;
 mod rng;
 mod train;
+mod trained;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +40,13 @@ enum Command {
     /// Evaluate a checkpoint: top-1/top-3, per-class precision/recall/F1, confusion of the worst
     /// classes (text, JSON, Markdown, plots).
     Eval(eval::EvalArgs),
+    /// Post-training int8 quantization of a checkpoint into a `.tflite` (LiteRT + XNNPACK), with
+    /// a per-layer error report and float vs int8 top-1.
+    Quantize(quantize::QuantizeArgs),
+    /// Write a checkpoint as a `.tflite` file (float32, or int8 via quantize).
+    Export(export::ExportArgs),
+    /// Run a `.tflite` file with Inkling's runtime: top-1 on data, or batch-1 latency.
+    Infer(infer::InferArgs),
 }
 
 #[derive(Subcommand)]
@@ -75,6 +87,9 @@ fn main() {
         Command::Data { what } => data::run(&what),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Quantize(args) => quantize::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Infer(args) => infer::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -64,14 +64,20 @@ struct Builder {
 }
 
 impl Builder {
-    /// A node name: the layer of the first parameter operand, else `op_index`.
+    /// A node name: the layer of the first parameter operand (`blocks.0.attn.qkv`), else the op
+    /// under the layer that produced its first input (`blocks.0.attn.attention`), else `op_index`.
     fn name(&self, i: usize, kind: &OpKind, xs: &[ValueId]) -> String {
+        let layer = |n: &str| n.rsplit_once('.').map_or(n, |(l, _)| l).to_string();
         xs.iter()
             .find_map(|&x| {
                 let v = self.g.value(x);
-                let n = v.name.as_str();
-                (v.data.is_some() && !n.starts_with("const"))
-                    .then(|| n.rsplit_once('.').map_or(n, |(l, _)| l).to_string())
+                (v.data.is_some() && !v.name.starts_with("const")).then(|| layer(&v.name))
+            })
+            .or_else(|| {
+                let x = *xs.first()?;
+                let p = self.g.producer(x)?;
+                let n = &self.g.nodes[p].name;
+                n.contains('.').then(|| format!("{}.{}", layer(n), kind.name()))
             })
             .unwrap_or_else(|| format!("{}_{i}", kind.name()))
     }

@@ -24,7 +24,7 @@ use inkling::nn::optim::{self, Optimizer};
 use inkling::nn::train::{TrainConfig, Trainer};
 use inkling::nn::Model;
 
-pub use dataset::open as open_dataset;
+pub use dataset::{open as open_dataset, Dataset};
 use recipe::Recipe;
 use state::{Best, Position};
 

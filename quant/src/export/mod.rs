@@ -5,3 +5,4 @@ mod flatread;
 pub mod tflite;
 mod to_tflite;
 pub use to_tflite::{to_tflite, write_file, ModelInfo, METADATA_NAME};
+pub mod npy;

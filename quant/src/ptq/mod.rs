@@ -3,8 +3,10 @@
 mod calibrate;
 mod convert;
 mod observer;
+mod report;
 pub mod qparams;
 
 pub use calibrate::Calibrator;
 pub use convert::{convert, is_int8_node};
 pub use observer::{Observer, ObserverKind};
+pub use report::{layer_errors, LayerError};
