@@ -49,7 +49,8 @@ pub(crate) fn run_f32(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
             let spec = ops::Conv2dSpec {
                 stride: *stride,
                 padding: (0, 0),
-                groups: 1,
+                // The depthwise op checks groups = channels; a plain conv has one group.
+                groups: if depthwise { x.dim(1) } else { 1 },
             };
             let y = if depthwise {
                 ops::depthwise_conv2d(&x, &w, xs.get(2).copied(), &spec)?
