@@ -185,13 +185,13 @@ impl Builder {
                 eps,
                 training: false,
             } => {
-                let nhwc = self.to_nhwc(&name, xs[0])?;
+                let nhwc = self.nhwc_of(&name, xs[0])?;
                 let g = &mut self.g;
                 let mut ins = vec![nhwc];
                 ins.extend_from_slice(&xs[1..]);
                 let s = g.value(nhwc).shape.clone();
                 let y = g.push(&name, Op::BatchNorm { eps: *eps }, ins, &s, false);
-                self.to_nchw(&name, y)
+                self.nchw_of(&name, y)
             }
             OpKind::Conv2d {
                 kernel,
@@ -222,7 +222,7 @@ impl Builder {
         })
     }
 
-    fn to_nhwc(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
+    fn nhwc_of(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
         let s = self.g.value(x).shape.clone();
         let &[n, c, h, w] = s.as_slice() else {
             return Err(err(name, "expected an NCHW tensor"));
@@ -238,7 +238,7 @@ impl Builder {
         ))
     }
 
-    fn to_nchw(&mut self, name: &str, y: ValueId) -> ValueId {
+    fn nchw_of(&mut self, name: &str, y: ValueId) -> ValueId {
         let s = self.g.value(y).shape.clone();
         self.g.push(
             &format!("{name}.to_nchw"),
@@ -284,7 +284,7 @@ impl Builder {
         let t = Tensor::from_slice(&src, w)?;
         let t = inkling_autograd::no_grad(|| inkling_autograd::ops::permute(&t, &perm))?;
         let wid = self.g.add_const_f32(&wv.name, &shape, t.into_vec());
-        let x = self.to_nhwc(name, xs[0])?;
+        let x = self.nhwc_of(name, xs[0])?;
         let (n, h, wd) = (xshape[0], xshape[2], xshape[3]);
         let (oh, ow) = out_size(h, wd, kernel, stride, pad);
         let mut ins = vec![x, wid];
@@ -305,7 +305,7 @@ impl Builder {
             }
         };
         let y = self.g.push(name, op, ins, &[n, oh, ow, o], false);
-        Ok(self.to_nchw(name, y))
+        Ok(self.nchw_of(name, y))
     }
 }
 

@@ -79,7 +79,7 @@ fn vit_tflite_files_run_in_litert_like_ours() {
     // Our reader takes both back.
     for b in [&fbytes, &qbytes] {
         let m = read_model(b).unwrap();
-        assert_eq!(m.subgraphs[0].operators.len() > 10, true);
+        assert!(m.subgraphs[0].operators.len() > 10);
     }
     let Some(dir) = common::litert_dir("int8_vit") else {
         return;

@@ -1,6 +1,6 @@
 //! Conversion of a calibrated float32 graph to int8 (TFLite's scheme, XNNPACK's constraints).
 //!
-//! Int8 nodes: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL, ADD, SUB, MUL and the
+//! Int8 nodes: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL, ADD, SUB, MUL, MEAN, LOGISTIC and the
 //! data-movement ops (RESHAPE, TRANSPOSE, CONCATENATION, STRIDED_SLICE), unless marked as a float
 //! island. Everything else stays float32 behind DEQUANTIZE … QUANTIZE. Values joined by
 //! data-movement ops share one scale and zero point (range = union of the members'); a value read
@@ -27,6 +27,8 @@ pub fn is_int8_node(n: &Node) -> bool {
                 | Op::Add
                 | Op::Sub
                 | Op::Mul
+                | Op::Mean { .. }
+                | Op::Logistic
                 | Op::Reshape { .. }
                 | Op::Transpose { .. }
                 | Op::Concat { .. }
@@ -87,7 +89,7 @@ fn choose_qparams(
     let mut span: HashMap<usize, (f32, f32)> = HashMap::new();
     let mut sym: HashMap<usize, bool> = HashMap::new();
     let mut fix: HashMap<usize, QParams> = HashMap::new();
-    for v in 0..n {
+    for (v, &is_sym) in symmetric_v.iter().enumerate() {
         let r = groups.find(v);
         let id = ValueId(v);
         let range = ranges
@@ -98,7 +100,7 @@ fn choose_qparams(
             let e = span.entry(r).or_insert((lo, hi));
             *e = (e.0.min(lo), e.1.max(hi));
         }
-        if symmetric_v[v] {
+        if is_sym {
             sym.insert(r, true);
         }
         if let Some(q) = fixed.get(&v) {

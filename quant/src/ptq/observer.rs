@@ -90,7 +90,7 @@ impl Observer {
             // Keep every k-th value so the sample spans all batches; thin it when it fills.
             let stride = (self.seen / SAMPLE as u64 + 1) as usize;
             for (i, &v) in xs.iter().enumerate() {
-                if (self.seen as usize + i) % stride == 0 && v.is_finite() {
+                if (self.seen as usize + i).is_multiple_of(stride) && v.is_finite() {
                     self.sample.push(v);
                 }
             }

@@ -41,7 +41,9 @@ fn qp(g: &Graph, n: &Node, v: crate::graph::ValueId) -> Result<QParams> {
 }
 
 /// int8 weights, their per-channel scales and the int32 bias of a FC/conv node.
-fn weights<'g>(g: &'g Graph, n: &Node) -> Result<(&'g [i8], &'g [f32], Option<&'g [i32]>)> {
+type Weights<'g> = (&'g [i8], &'g [f32], Option<&'g [i32]>);
+
+fn weights<'g>(g: &'g Graph, n: &Node) -> Result<Weights<'g>> {
     let w = g.value(n.inputs[1]);
     let (Some(ConstData::I8(wd)), Some(Quant::PerChannel { scales, .. })) = (&w.data, &w.quant)
     else {
