@@ -28,6 +28,7 @@ pub(super) const TABLE: RowKernels = RowKernels {
     max: f32_max_x32__avx2,
     quantize: f32_qs8_quantize_x32__avx2,
     dequantize: qs8_f32_dequantize_x8__avx2,
+    rsqrt_estimate: f32_rsqrt_estimate_x8__avx2,
 };
 
 // exp: x = n·ln2 + r, |r| ≤ ln2/2; eʳ by the Cephes expf polynomial; 2ⁿ applied as two factors so
@@ -700,6 +701,14 @@ fn gelu_tanh_grad_impl(x: &[f32], g: &mut [f32]) {
     map2_x8!(x, g, |xv, gv| _mm256_mul_ps(gv, gelu_tanh_grad8(xv)));
 }
 
+/// `vrsqrtps` on every element; the tail's padding (0 → +∞) is discarded.
+#[target_feature(enable = "avx2,fma")]
+fn rsqrt_estimate_impl(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "rsqrt_estimate: x and out lengths");
+    out.copy_from_slice(x);
+    map_x8!(out, |v| _mm256_rsqrt_ps(v));
+}
+
 entry!(f32_exp_x8__avx2 => exp_impl(x: &mut [f32]));
 entry!(f32_gelu_x8__avx2 => gelu_impl(x: &mut [f32]));
 entry!(f32_gelu_tanh_x8__avx2 => gelu_tanh_impl(x: &mut [f32]));
@@ -721,3 +730,4 @@ entry!(f32_qs8_quantize_x32__avx2 => quantize_impl(
     x: &[f32], inv_scale: f32, zero_point: i32, q: &mut [i8]));
 entry!(qs8_f32_dequantize_x8__avx2 => dequantize_impl(
     q: &[i8], scale: f32, zero_point: i32, x: &mut [f32]));
+entry!(f32_rsqrt_estimate_x8__avx2 => rsqrt_estimate_impl(x: &[f32], out: &mut [f32]));

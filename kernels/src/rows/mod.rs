@@ -18,9 +18,15 @@
 //! - tanh-GELU: `x·σ(2u)`, `u = √(2/π)(x + 0.044715x³)`, stable for every finite x.
 //! - Sums, softmax and layer norm: the scalar versions accumulate in f64; SIMD in f32 lanes.
 //! - `quantize` / `dequantize`: bit-exact between every ISA (see [`quantize`]).
+//! - `rsqrt_estimate`: the CPU's own reciprocal-square-root estimate, deliberately not refined, so that
+//!   callers can repeat a runtime (XNNPACK) that starts from it. Relative error: AVX-512 `vrsqrt14ps`
+//!   < 2⁻¹⁴, AVX2 `vrsqrtps` ≤ 1.5·2⁻¹² (bits differ between Intel and AMD), NEON `frsqrte` < 2⁻⁸;
+//!   scalar is 1/√x correctly rounded.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod scalar;
@@ -100,13 +106,17 @@ pub struct RowKernels {
     pub quantize: fn(x: &[f32], inv_scale: f32, zero_point: i32, q: &mut [i8]),
     /// `x = f32(q − zp)·scale` (one rounding); lengths equal, zp in [−128, 127].
     pub dequantize: fn(q: &[i8], scale: f32, zero_point: i32, x: &mut [f32]),
+    /// `out = ` the hardware estimate of `1/√x` (see the module doc); lengths equal.
+    pub rsqrt_estimate: fn(x: &[f32], out: &mut [f32]),
 }
 
 impl RowKernels {
     pub(crate) fn for_isa(isa: Isa) -> RowKernels {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512Vnni => avx2::TABLE,
+            Isa::Avx2 => avx2::TABLE,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => avx512::TABLE,
             #[cfg(target_arch = "aarch64")]
             Isa::Neon | Isa::NeonDotprod => neon::TABLE,
             _ => scalar::TABLE,
@@ -427,5 +437,14 @@ pub fn dequantize(
     check_quant("dequantize", scale, zero_point)?;
     check_exact("dequantize", "x", q.len(), x.len())?;
     (ks.rows.dequantize)(q, scale, zero_point, x);
+    Ok(())
+}
+
+/// `out[i]` = the table's reciprocal-square-root estimate of `x[i]`: the raw `vrsqrt14ps` (AVX-512),
+/// `vrsqrtps` (AVX2) or `frsqrte` (NEON) result, 1/√x correctly rounded on scalar. 0 gives +∞ (−0 gives
+/// −∞), +∞ gives +0, negative inputs and NaN give NaN. Errors unless the lengths match.
+pub fn rsqrt_estimate(ks: &KernelSet, x: &[f32], out: &mut [f32]) -> Result<()> {
+    check_exact("rsqrt_estimate", "out", x.len(), out.len())?;
+    (ks.rows.rsqrt_estimate)(x, out);
     Ok(())
 }

@@ -28,6 +28,7 @@ pub(super) const TABLE: RowKernels = RowKernels {
     max: f32_max_x16__neon,
     quantize: f32_qs8_quantize_x16__neon,
     dequantize: qs8_f32_dequantize_x8__neon,
+    rsqrt_estimate: f32_rsqrt_estimate_x4__neon,
 };
 
 // The constants and algorithms are those of avx2.rs; see the comments there.
@@ -521,6 +522,17 @@ fn qs8_f32_dequantize_x8__neon_impl(q: &[i8], scale: f32, zero_point: i32, x: &m
     }
 }
 
+/// `frsqrte` on every element; the tail is padded with 1.0 and its lanes discarded.
+#[target_feature(enable = "neon")]
+fn f32_rsqrt_estimate_x4__neon_impl(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "rsqrt_estimate: x and out lengths");
+    let mut i = 0;
+    while i < x.len() {
+        store_n(out, i, vrsqrteq_f32(load_or(x, i, 1.0)));
+        i += 4;
+    }
+}
+
 /// Defines the table entry `$name`, which enters the NEON function `$imp`.
 macro_rules! entry {
     ($name:ident => $imp:ident ( $($arg:ident : $ty:ty),* ) $(-> $ret:ty)?) => {
@@ -548,3 +560,4 @@ entry!(f32_layernorm_x4__neon => f32_layernorm_x4__neon_impl(x: &[f32], gamma: &
 entry!(f32_layernorm_backward_x4__neon => f32_layernorm_backward_x4__neon_impl(x: &[f32], gamma: &[f32], stats: RowStats, dy: &[f32], dx: &mut [f32], dgamma: &mut [f32], dbeta: &mut [f32]));
 entry!(f32_qs8_quantize_x16__neon => f32_qs8_quantize_x16__neon_impl(x: &[f32], inv_scale: f32, zero_point: i32, q: &mut [i8]));
 entry!(qs8_f32_dequantize_x8__neon => qs8_f32_dequantize_x8__neon_impl(q: &[i8], scale: f32, zero_point: i32, x: &mut [f32]));
+entry!(f32_rsqrt_estimate_x4__neon => f32_rsqrt_estimate_x4__neon_impl(x: &[f32], out: &mut [f32]));

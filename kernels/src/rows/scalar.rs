@@ -24,6 +24,7 @@ pub(super) const TABLE: RowKernels = RowKernels {
     max: f32_max__scalar,
     quantize: f32_qs8_quantize__scalar,
     dequantize: qs8_f32_dequantize__scalar,
+    rsqrt_estimate: f32_rsqrt_estimate__scalar,
 };
 
 /// `√(2/π)`, the scale inside the tanh-GELU.
@@ -253,5 +254,14 @@ fn qs8_f32_dequantize__scalar(q: &[i8], scale: f32, zero_point: i32, x: &mut [f3
     assert_eq!(x.len(), q.len(), "dequantize: q and x lengths");
     for (&v, o) in q.iter().zip(x) {
         *o = (i32::from(v) - zero_point) as f32 * scale;
+    }
+}
+
+/// The reference for the hardware estimates: 1/√x rounded once (f64 holds √x and its reciprocal to 53
+/// bits, so the double rounding cannot change the f32 result).
+fn f32_rsqrt_estimate__scalar(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "rsqrt_estimate: x and out lengths");
+    for (&v, o) in x.iter().zip(out) {
+        *o = (1.0 / f64::from(v).sqrt()) as f32;
     }
 }

@@ -811,3 +811,110 @@ fn gelu_avx2_limits_and_nan() {
         assert_close(&format!("{} gelu'(0)", ks.isa), g[7], 1.0, 2.0 * EPS);
     }
 }
+
+/// The documented relative-error bound of each table's estimate, plus the reference's own rounding.
+fn rsqrt_bound(isa: Isa) -> f64 {
+    let hw = match isa {
+        Isa::Avx512Vnni => 2f64.powi(-14),             // vrsqrt14ps
+        Isa::Avx2 => 1.5 * 2f64.powi(-12),             // vrsqrtps
+        Isa::Neon | Isa::NeonDotprod => 2f64.powi(-7), // frsqrte: ~8 bits; not run on ARM here
+        Isa::Scalar => 0.0,
+    };
+    hw + EPS
+}
+
+/// Positive normal f32 across the whole exponent range, one element into the buffer (unaligned).
+fn rsqrt_inputs(r: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n + 1)
+        .map(|_| r.gen_range(1.0f32..2.0) * 2f32.powi(r.gen_range(-126..=127)))
+        .collect()
+}
+
+#[test]
+fn rsqrt_estimate_simd_within_its_bound_of_scalar() {
+    let sc = scalar();
+    let mut r = rng(20);
+    let lens = SIZES
+        .into_iter()
+        .chain([2, 3, 5, 13, 32, 47, 48, 49, 63, 64, 65, 97, 1031]);
+    for n in lens {
+        let x = rsqrt_inputs(&mut r, n);
+        let mut want = vec![0.0; n];
+        rsqrt_estimate(&sc, &x[1..], &mut want).unwrap();
+        for (&v, &w) in x[1..].iter().zip(&want) {
+            let exact = 1.0 / f64::from(v).sqrt();
+            assert!(
+                (f64::from(w) - exact).abs() <= EPS / 2.0 * exact,
+                "scalar 1/√{v:e}: {w:e}"
+            );
+        }
+        for ks in simd_sets() {
+            let mut got = vec![f32::NAN; n + 1];
+            rsqrt_estimate(&ks, &x[1..], &mut got[1..]).unwrap();
+            let bound = rsqrt_bound(ks.isa);
+            for i in 0..n {
+                let (g, w) = (f64::from(got[i + 1]), f64::from(want[i]));
+                assert!(
+                    (g - w).abs() <= bound * w,
+                    "{} n={n} x={:e}: {g:e} vs {w:e} (rel {:e} > {bound:e})",
+                    ks.isa,
+                    x[i + 1],
+                    (g - w).abs() / w
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn rsqrt_estimate_tail_elements_take_the_body_instruction() {
+    // Each element alone (all tail) must give the bits it gets inside a full vector.
+    let mut r = rng(21);
+    let x = rsqrt_inputs(&mut r, 67);
+    for ks in simd_sets().into_iter().chain([scalar()]) {
+        let mut all = vec![0.0; x.len()];
+        rsqrt_estimate(&ks, &x, &mut all).unwrap();
+        for (i, &v) in x.iter().enumerate() {
+            let mut one = [0.0];
+            rsqrt_estimate(&ks, &[v], &mut one).unwrap();
+            assert_eq!(one[0].to_bits(), all[i].to_bits(), "{} x={v:e}", ks.isa);
+        }
+    }
+}
+
+#[test]
+fn rsqrt_estimate_special_values() {
+    let x = [
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        -1.0,
+        -f32::INFINITY,
+        f32::NAN,
+        1.0,
+        4.0,
+    ];
+    for ks in simd_sets().into_iter().chain([scalar()]) {
+        let mut y = [0.0; 8];
+        rsqrt_estimate(&ks, &x, &mut y).unwrap();
+        assert_eq!(y[0], f32::INFINITY, "{}", ks.isa);
+        assert_eq!(y[1], f32::NEG_INFINITY, "{}", ks.isa);
+        assert_eq!(y[2].to_bits(), 0, "{} +∞ → +0", ks.isa);
+        assert!(
+            y[3].is_nan() && y[4].is_nan() && y[5].is_nan(),
+            "{}: {y:?}",
+            ks.isa
+        );
+        let tol = rsqrt_bound(ks.isa);
+        assert!((f64::from(y[6]) - 1.0).abs() <= tol, "{}: {}", ks.isa, y[6]);
+        assert!(
+            (f64::from(y[7]) - 0.5).abs() <= tol * 0.5,
+            "{}: {}",
+            ks.isa,
+            y[7]
+        );
+    }
+    let mut out = [0.0; 2];
+    assert!(rsqrt_estimate(&scalar(), &x, &mut out).is_err());
+    assert!(rsqrt_estimate(&scalar(), &[], &mut []).is_ok());
+}

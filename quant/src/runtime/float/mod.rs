@@ -18,7 +18,7 @@ pub use gelu::gelu;
 pub use reduce::mean;
 pub use shape::broadcast_shape;
 pub use softmax::softmax;
-pub use sqrt::{correctly_rounded_rsqrt, rsqrt, sqrt, RsqrtEstimate};
+pub use sqrt::{rsqrt, rsqrt_with, sqrt, sqrt_with};
 pub use unary::hard_swish;
 
 /// The x86 kernel family whose arithmetic an op reproduces: XNNPACK picks kernels per CPU, and sums
