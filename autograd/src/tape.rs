@@ -336,6 +336,62 @@ pub(crate) fn backward(y: &Tensor, seed: Option<Tensor>) -> Result<Gradients> {
     Ok(out)
 }
 
+/// A recorded node as [`crate::trace`] hands it out.
+pub(crate) enum RawNode {
+    Leaf {
+        param: Option<ParamId>,
+        value: Option<Tensor>,
+        shape: Vec<usize>,
+    },
+    Op {
+        op: Box<dyn Op>,
+        inputs: Vec<Option<usize>>,
+        shape: Vec<usize>,
+    },
+}
+
+/// Starts a fresh tape in tracing mode (recording on); returns the previous grad-enabled flag.
+pub(crate) fn begin_trace() -> bool {
+    clear_tape();
+    TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.tracing = true;
+        std::mem::replace(&mut t.grad_enabled, true)
+    })
+}
+
+/// Ends tracing, restores the grad-enabled flag and returns the recorded nodes (the tape is left
+/// empty under a new generation).
+pub(crate) fn end_trace(grad_enabled: bool) -> Vec<RawNode> {
+    let nodes = TAPE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.tracing = false;
+        t.grad_enabled = grad_enabled;
+        t.gen = GENERATION.fetch_add(1, Ordering::Relaxed);
+        std::mem::take(&mut t.nodes)
+    });
+    nodes
+        .into_iter()
+        .map(|n| match n.entry {
+            Entry::Leaf { param, value } => RawNode::Leaf {
+                param,
+                value,
+                shape: n.shape,
+            },
+            Entry::Op { op, inputs, .. } => RawNode::Op {
+                op,
+                inputs,
+                shape: n.shape,
+            },
+        })
+        .collect()
+}
+
+/// The tape index of `x` when it belongs to the current tape.
+pub(crate) fn index_of(x: &Tensor) -> Option<usize> {
+    x.node.filter(|n| n.is_current()).map(|n| n.idx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,60 +453,4 @@ mod tests {
         assert_eq!(g.param(a.id()).map(Tensor::data), Some(&[0.5, 9.0][..]));
         assert!(g.param_mut(Param::new(Tensor::zeros(&[1])).id()).is_none());
     }
-}
-
-/// A recorded node as [`crate::trace`] hands it out.
-pub(crate) enum RawNode {
-    Leaf {
-        param: Option<ParamId>,
-        value: Option<Tensor>,
-        shape: Vec<usize>,
-    },
-    Op {
-        op: Box<dyn Op>,
-        inputs: Vec<Option<usize>>,
-        shape: Vec<usize>,
-    },
-}
-
-/// Starts a fresh tape in tracing mode (recording on); returns the previous grad-enabled flag.
-pub(crate) fn begin_trace() -> bool {
-    clear_tape();
-    TAPE.with(|t| {
-        let mut t = t.borrow_mut();
-        t.tracing = true;
-        std::mem::replace(&mut t.grad_enabled, true)
-    })
-}
-
-/// Ends tracing, restores the grad-enabled flag and returns the recorded nodes (the tape is left
-/// empty under a new generation).
-pub(crate) fn end_trace(grad_enabled: bool) -> Vec<RawNode> {
-    let nodes = TAPE.with(|t| {
-        let mut t = t.borrow_mut();
-        t.tracing = false;
-        t.grad_enabled = grad_enabled;
-        t.gen = GENERATION.fetch_add(1, Ordering::Relaxed);
-        std::mem::take(&mut t.nodes)
-    });
-    nodes
-        .into_iter()
-        .map(|n| match n.entry {
-            Entry::Leaf { param, value } => RawNode::Leaf {
-                param,
-                value,
-                shape: n.shape,
-            },
-            Entry::Op { op, inputs, .. } => RawNode::Op {
-                op,
-                inputs,
-                shape: n.shape,
-            },
-        })
-        .collect()
-}
-
-/// The tape index of `x` when it belongs to the current tape.
-pub(crate) fn index_of(x: &Tensor) -> Option<usize> {
-    x.node.filter(|n| n.is_current()).map(|n| n.idx)
 }

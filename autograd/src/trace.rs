@@ -140,7 +140,7 @@ mod tests {
     fn trace_inside_no_grad_still_records_and_restores() {
         let x = Tensor::new(&[2], vec![1., 2.]).unwrap();
         let t = crate::no_grad(|| {
-            let t = trace(&x, |x| ops::relu(x)).unwrap();
+            let t = trace(&x, ops::relu).unwrap();
             assert!(!crate::grad_enabled());
             t
         });

@@ -99,7 +99,12 @@ fn accuracy(
         .source
         .class_names()
         .iter()
-        .map(|n| info.classes.iter().position(|m| m == n).unwrap_or(usize::MAX))
+        .map(|n| {
+            info.classes
+                .iter()
+                .position(|m| m == n)
+                .unwrap_or(usize::MAX)
+        })
         .collect();
     let side = input_shape.get(1).copied().unwrap_or(28);
     let pre = Preprocess {
@@ -157,7 +162,13 @@ fn accuracy(
 }
 
 /// Writes one checker case: the model (hard link, else copy), its input and our output.
-fn save_case(dir: &std::path::Path, model: &std::path::Path, k: usize, x: &Buf, y: &Buf) -> Result<()> {
+fn save_case(
+    dir: &std::path::Path,
+    model: &std::path::Path,
+    k: usize,
+    x: &Buf,
+    y: &Buf,
+) -> Result<()> {
     let stem = model
         .file_stem()
         .map_or("model".into(), |s| s.to_string_lossy().into_owned());
@@ -202,7 +213,9 @@ fn bench(args: &InferArgs, session: &Session, input_shape: &[usize]) -> Result<(
     }
     let n: usize = input_shape.iter().product();
     // A deterministic, non-trivial input (timing does not depend on values).
-    let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 256) as f32 / 128.0 - 1.0).collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 256) as f32 / 128.0 - 1.0)
+        .collect();
     let input = Buf::f32(input_shape, x);
     for _ in 0..10 {
         session.run(vec![input.clone()])?;

@@ -68,9 +68,10 @@ struct Report {
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn bar(title: &str, len: usize) -> ProgressBar {
     let b = ProgressBar::new(len as u64);
-    let style = ProgressStyle::with_template("{prefix:>12} [{bar:30.cyan/blue}] {pos}/{len} ETA {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{prefix:>12} [{bar:30.cyan/blue}] {pos}/{len} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
     b.set_style(style);
     b.set_prefix(title.to_string());
     b
@@ -150,17 +151,27 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     pb.finish_and_clear();
     let q = convert(&g, &calibrator.ranges())?;
 
-    let n_eval = args.eval_samples.unwrap_or(split.val.len()).min(split.val.len());
+    let n_eval = args
+        .eval_samples
+        .unwrap_or(split.val.len())
+        .min(split.val.len());
     let val = crate::images::load(&data.source, split.val[..n_eval].to_vec(), pre)?;
     // Labels of the data are in the recipe's class order, which is the model's.
     let (float_top1, int8_top1) = if val.is_empty() {
         (None, None)
     } else {
-        (Some(top1(&g, &val, "float top-1")?), Some(top1(&q, &val, "int8 top-1")?))
+        (
+            Some(top1(&g, &val, "float top-1")?),
+            Some(top1(&q, &val, "int8 top-1")?),
+        )
     };
     // Per-layer errors on held-out images when there are some, else on calibration images.
     let report_from = if val.is_empty() { &cal } else { &val };
-    let report_inputs: Vec<_> = report_from.iter().take(32).map(|im| im.input.clone()).collect();
+    let report_inputs: Vec<_> = report_from
+        .iter()
+        .take(32)
+        .map(|im| im.input.clone())
+        .collect();
     let layers = if report_inputs.is_empty() {
         Vec::new()
     } else {
@@ -191,7 +202,10 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     let report_path = out.with_extension("report.json");
     write_file(&report_path, json.as_bytes())?;
     if args.json {
-        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
     } else {
         print_report(&report, &report_path);
     }
@@ -220,9 +234,15 @@ fn print_report(r: &Report, report_path: &Path) {
     let mut worst: Vec<&LayerError> = r.layers.iter().collect();
     worst.sort_by(|a, b| a.sqnr_db.total_cmp(&b.sqnr_db));
     if !worst.is_empty() {
-        println!("layers with the largest quantization error (SQNR vs float; all in {}):", report_path.display());
+        println!(
+            "layers with the largest quantization error (SQNR vs float; all in {}):",
+            report_path.display()
+        );
         for l in worst.iter().take(8) {
-            println!("  {:<36} {:<16} {:6.1} dB  cos {:.5}", l.name, l.op, l.sqnr_db, l.cosine);
+            println!(
+                "  {:<36} {:<16} {:6.1} dB  cos {:.5}",
+                l.name, l.op, l.sqnr_db, l.cosine
+            );
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use inkling::data::pipeline::{stratified_split, Split, SplitFractions};
-use inkling::nn::checkpoint::{load_model_tensors, Checkpoint};
 use inkling::data::BitmapSource;
+use inkling::nn::checkpoint::{load_model_tensors, Checkpoint};
 use inkling::nn::{models, Model};
 
 use crate::data::{Result, Source};
@@ -42,9 +42,19 @@ pub fn load(path: &Path) -> Result<Trained> {
 
 /// The training run's data (its data, classes and samples per class).
 pub fn training_data(recipe: &Recipe, path: &Path) -> Result<Dataset> {
-    let source = Source::parse(&recipe.data)
-        .map_err(|e| format!("{}: the training data {:?}: {e}", path.display(), recipe.data))?;
-    open_dataset(&source, &recipe.classes, recipe.samples_per_class, recipe.seed)
+    let source = Source::parse(&recipe.data).map_err(|e| {
+        format!(
+            "{}: the training data {:?}: {e}",
+            path.display(),
+            recipe.data
+        )
+    })?;
+    open_dataset(
+        &source,
+        &recipe.classes,
+        recipe.samples_per_class,
+        recipe.seed,
+    )
 }
 
 /// The train / validation split of `source` as the training run made it (fraction and seed).

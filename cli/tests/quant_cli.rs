@@ -9,9 +9,31 @@ use common::{inkling, ok, Scratch};
 fn train(dir: &Scratch) -> String {
     let out = dir.s("run");
     ok(&[
-        "train", "--model", "vit-small-doodle", "--depth", "1", "--width", "16", "--heads", "2",
-        "--mlp-dim", "32", "--classes", "3", "--samples-per-class", "40", "--epochs", "1",
-        "--batch-size", "16", "--seed", "3", "--threads", "1", "--out", &out,
+        "train",
+        "--model",
+        "vit-small-doodle",
+        "--depth",
+        "1",
+        "--width",
+        "16",
+        "--heads",
+        "2",
+        "--mlp-dim",
+        "32",
+        "--classes",
+        "3",
+        "--samples-per-class",
+        "40",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--out",
+        &out,
     ]);
     format!("{out}/best.safetensors")
 }
@@ -27,35 +49,86 @@ fn quantize_export_infer_agree() {
     let int8 = dir.s("m_int8.tflite");
     let fp = dir.s("m_f32.tflite");
     let r = json(&ok(&[
-        "quantize", "--checkpoint", &ck, "--calibration-samples", "24", "--observer", "percentile",
-        "--out", &int8, "--json", "--threads", "1",
+        "quantize",
+        "--checkpoint",
+        &ck,
+        "--calibration-samples",
+        "24",
+        "--observer",
+        "percentile",
+        "--out",
+        &int8,
+        "--json",
+        "--threads",
+        "1",
     ]));
     assert_eq!(r["calibration_samples"], 24);
-    let (f, q) = (r["float_top1"].as_f64().unwrap(), r["int8_top1"].as_f64().unwrap());
+    let (f, q) = (
+        r["float_top1"].as_f64().unwrap(),
+        r["int8_top1"].as_f64().unwrap(),
+    );
     assert!((0.0..=1.0).contains(&f) && (0.0..=1.0).contains(&q));
     assert!(r["int8_bytes"].as_u64().unwrap() < r["float_bytes"].as_u64().unwrap());
     let layers = r["layers"].as_array().unwrap();
     assert!(layers.iter().any(|l| l["op"] == "FULLY_CONNECTED"));
-    assert!(layers.iter().all(|l| l["cosine"].as_f64().unwrap() > 0.5), "{layers:?}");
+    assert!(
+        layers.iter().all(|l| l["cosine"].as_f64().unwrap() > 0.5),
+        "{layers:?}"
+    );
     assert!(std::path::Path::new(&dir.s("m_int8.report.json")).exists());
 
-    ok(&["export", "--checkpoint", &ck, "--format", "tflite", "--out", &fp]);
+    ok(&[
+        "export",
+        "--checkpoint",
+        &ck,
+        "--format",
+        "tflite",
+        "--out",
+        &fp,
+    ]);
     let io = dir.s("io");
     for model in [&int8, &fp] {
         let a = json(&ok(&[
-            "infer", model, "--data", "synthetic", "--samples-per-class", "10", "--json",
-            "--save-io", &io, "--save-count", "4", "--threads", "1",
+            "infer",
+            model,
+            "--data",
+            "synthetic",
+            "--samples-per-class",
+            "10",
+            "--json",
+            "--save-io",
+            &io,
+            "--save-count",
+            "4",
+            "--threads",
+            "1",
         ]));
         assert_eq!(a["n"], 30);
         assert!((0.0..=1.0).contains(&a["top1"].as_f64().unwrap()));
         // Same logits whatever the thread count.
         let b = json(&ok(&[
-            "infer", model, "--data", "synthetic", "--samples-per-class", "10", "--json",
-            "--threads", "2",
+            "infer",
+            model,
+            "--data",
+            "synthetic",
+            "--samples-per-class",
+            "10",
+            "--json",
+            "--threads",
+            "2",
         ]));
         assert_eq!(a["logits_fnv1a"], b["logits_fnv1a"]);
     }
-    let b = json(&ok(&["infer", &int8, "--bench", "--runs", "3", "--json", "--threads", "1"]));
+    let b = json(&ok(&[
+        "infer",
+        &int8,
+        "--bench",
+        "--runs",
+        "3",
+        "--json",
+        "--threads",
+        "1",
+    ]));
     assert!(b["median_ms"].as_f64().unwrap() > 0.0);
     assert!(b["peak_rss_mb"].as_f64().unwrap() > 0.0);
 
@@ -75,8 +148,12 @@ fn quantize_export_infer_agree() {
             .args(["--partitions", "1"])
             .output()
             .unwrap();
-        let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && log.contains("8/8 models passed"), "{log}");
+        let log = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && log.contains("8/8 models passed"),
+            "{log}"
+        );
     } else {
         println!("LiteRT check skipped: set INKLING_LITERT_PYTHON");
     }

@@ -77,7 +77,8 @@ impl Builder {
                 let x = *xs.first()?;
                 let p = self.g.producer(x)?;
                 let n = &self.g.nodes[p].name;
-                n.contains('.').then(|| format!("{}.{}", layer(n), kind.name()))
+                n.contains('.')
+                    .then(|| format!("{}.{}", layer(n), kind.name()))
             })
             .unwrap_or_else(|| format!("{}_{i}", kind.name()))
     }

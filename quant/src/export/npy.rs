@@ -53,7 +53,10 @@ mod tests {
         let hl = u16::from_le_bytes([b[8], b[9]]) as usize;
         assert_eq!((10 + hl) % 64, 0);
         let h = std::str::from_utf8(&b[10..10 + hl]).unwrap();
-        assert!(h.contains("'descr': '|i1'") && h.contains("'shape': (2, 3,)"), "{h}");
+        assert!(
+            h.contains("'descr': '|i1'") && h.contains("'shape': (2, 3,)"),
+            "{h}"
+        );
         assert_eq!(&b[10 + hl..], &[1u8, 254, 3, 252, 5, 250]);
     }
 }

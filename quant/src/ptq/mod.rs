@@ -3,8 +3,8 @@
 mod calibrate;
 mod convert;
 mod observer;
-mod report;
 pub mod qparams;
+mod report;
 
 pub use calibrate::Calibrator;
 pub use convert::{convert, is_int8_node};
