@@ -4,31 +4,15 @@
 
 mod common;
 
-use common::{image, small_vit};
+use common::{input, vit_graphs as graphs};
 use inkling_quant::export::tflite::{
     write_model, BuiltinOp, BuiltinOptions, ModelDef, OperatorCode, OperatorDef, SubGraphDef,
     TensorDef, TensorType,
 };
 use inkling_quant::export::{from_tflite, to_tflite, ModelInfo};
 use inkling_quant::graph::{DType, Graph, Op};
-use inkling_quant::ptq::{convert, Calibrator, ObserverKind};
 use inkling_quant::runtime::{Buf, Data, Session};
-use inkling_quant::{passes, trace, Error};
-
-fn input(seed: u32) -> Buf {
-    Buf::f32(&[1, 28, 28, 1], image(seed).data().to_vec())
-}
-
-fn graphs() -> (Graph, Graph) {
-    let mut m = small_vit();
-    let g = passes::prepare(trace(&mut m, &image(1)).unwrap()).unwrap();
-    let mut cal = Calibrator::new(&g, ObserverKind::MinMax).unwrap();
-    for s in 0..8 {
-        cal.observe(input(100 + s)).unwrap();
-    }
-    let q = convert(&g, &cal.ranges()).unwrap();
-    (g, q)
-}
+use inkling_quant::Error;
 
 fn info(precision: &str) -> ModelInfo {
     ModelInfo {

@@ -4,27 +4,11 @@
 
 mod common;
 
-use common::{image, small_vit, write_npy};
+use common::{input, vit_graphs as graphs, write_npy};
 use inkling_quant::export::{tflite::read_model, to_tflite, ModelInfo};
-use inkling_quant::graph::{DType, Graph};
-use inkling_quant::ptq::{convert, Calibrator, ObserverKind};
-use inkling_quant::runtime::{Buf, Session};
-use inkling_quant::{passes, trace};
-
-fn input(seed: u32) -> Buf {
-    Buf::f32(&[1, 28, 28, 1], image(seed).data().to_vec())
-}
-
-fn graphs() -> (Graph, Graph) {
-    let mut m = small_vit();
-    let g = passes::prepare(trace(&mut m, &image(1)).unwrap()).unwrap();
-    let mut cal = Calibrator::new(&g, ObserverKind::MinMax).unwrap();
-    for s in 0..16 {
-        cal.observe(input(100 + s)).unwrap();
-    }
-    let q = convert(&g, &cal.ranges()).unwrap();
-    (g, q)
-}
+use inkling_quant::graph::DType;
+use inkling_quant::ptq::layer_errors;
+use inkling_quant::runtime::Session;
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
@@ -106,4 +90,20 @@ fn vit_tflite_files_run_in_litert_like_ours() {
     std::fs::write(dir.join("vit_f32.json"), r#"{"atol": 1e-4}"#).unwrap();
     let log = common::litert_check(&dir, &[]);
     assert!(log.contains("2/2 models passed"), "{log}");
+}
+
+#[test]
+fn layer_report_covers_compute_layers_with_sane_errors() {
+    let (g, q) = graphs();
+    let inputs: Vec<_> = (0..4).map(|s| input(200 + s)).collect();
+    let rep = layer_errors(&g, &q, &inputs).unwrap();
+    // 13 FULLY_CONNECTED, 4 BATCH_MATMUL, 1 CONV_2D, and the int8 ADDs are reported; data movement is not.
+    assert!(
+        rep.iter().filter(|l| l.op == "FULLY_CONNECTED").count() == 13,
+        "{rep:?}"
+    );
+    assert!(rep.iter().all(|l| l.op != "RESHAPE" && l.op != "TRANSPOSE"));
+    for l in &rep {
+        assert!(l.sqnr_db > 10.0 && l.cosine > 0.95, "{l:?}");
+    }
 }

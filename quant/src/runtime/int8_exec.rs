@@ -156,38 +156,22 @@ impl Prepared {
                     stride,
                     padding: p,
                     act,
-                },
-                Kernel::Conv(c),
-            ) => {
-                let yq = qp(g, n, y)?;
-                let win = window(n, &xs[0].shape, &g.value(n.inputs[1]).shape, *stride, *p)?;
-                c.run(
-                    i8in(0)?,
-                    &win,
-                    qp(g, n, n.inputs[0])?,
-                    yq,
-                    clamp(*act, yq)?,
-                    &mut out,
-                )?;
-            }
-            (
-                Op::DepthwiseConv2d {
+                }
+                | Op::DepthwiseConv2d {
                     stride,
                     padding: p,
                     act,
                 },
-                Kernel::Depthwise(c),
+                k @ (Kernel::Conv(_) | Kernel::Depthwise(_)),
             ) => {
                 let yq = qp(g, n, y)?;
                 let win = window(n, &xs[0].shape, &g.value(n.inputs[1]).shape, *stride, *p)?;
-                c.run(
-                    i8in(0)?,
-                    &win,
-                    qp(g, n, n.inputs[0])?,
-                    yq,
-                    clamp(*act, yq)?,
-                    &mut out,
-                )?;
+                let (x, xq, c) = (i8in(0)?, qp(g, n, n.inputs[0])?, clamp(*act, yq)?);
+                match k {
+                    Kernel::Conv(k) => k.run(x, &win, xq, yq, c, &mut out)?,
+                    Kernel::Depthwise(k) => k.run(x, &win, xq, yq, c, &mut out)?,
+                    _ => unreachable!("matched above"),
+                }
             }
             (Op::Logistic, Kernel::Logistic(t)) => t.apply(i8in(0)?, &mut out)?,
             (Op::BatchMatmul { adj_x, adj_y }, _) => {

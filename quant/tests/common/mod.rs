@@ -7,6 +7,10 @@ use std::process::Command;
 
 use inkling_autograd::Tensor;
 use inkling_nn::models::vit::{Vit, VitConfig};
+use inkling_quant::graph::Graph;
+use inkling_quant::ptq::{convert, Calibrator, ObserverKind};
+use inkling_quant::runtime::Buf;
+use inkling_quant::{passes, trace};
 
 /// Element types the `.npy` helper writes.
 pub trait NpyElem: Copy {
@@ -110,4 +114,22 @@ pub fn image(seed: u32) -> Tensor {
         .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
         .collect();
     Tensor::new(&[1, 1, 28, 28], data).unwrap()
+}
+
+/// `image(seed)` as a runtime input `[1, 28, 28, 1]`.
+pub fn input(seed: u32) -> Buf {
+    Buf::f32(&[1, 28, 28, 1], image(seed).data().to_vec())
+}
+
+/// The small ViT traced and prepared (float), and converted to int8 after MinMax calibration on
+/// 16 images.
+pub fn vit_graphs() -> (Graph, Graph) {
+    let mut m = small_vit();
+    let g = passes::prepare(trace(&mut m, &image(1)).unwrap()).unwrap();
+    let mut cal = Calibrator::new(&g, ObserverKind::MinMax).unwrap();
+    for s in 0..16 {
+        cal.observe(input(100 + s)).unwrap();
+    }
+    let q = convert(&g, &cal.ranges()).unwrap();
+    (g, q)
 }
