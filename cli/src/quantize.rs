@@ -155,7 +155,11 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         .eval_samples
         .unwrap_or(split.val.len())
         .min(split.val.len());
-    let val = crate::images::load(&data.source, split.val[..n_eval].to_vec(), pre)?;
+    // Evenly spaced over the split (which is ordered by class), so a subset covers every class.
+    let picked: Vec<usize> = (0..n_eval)
+        .map(|i| split.val[i * split.val.len() / n_eval.max(1)])
+        .collect();
+    let val = crate::images::load(&data.source, picked, pre)?;
     // Labels of the data are in the recipe's class order, which is the model's.
     let (float_top1, int8_top1) = if val.is_empty() {
         (None, None)

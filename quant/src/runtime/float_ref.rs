@@ -81,7 +81,7 @@ pub(crate) fn run_f32(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
             );
             Tensor::new(&shape, y)?
         }
-        Op::Rsqrt => same(arg(0)?, float::rsqrt(arg(0)?.data())?)?,
+        Op::Rsqrt => same(arg(0)?, rsqrt(arg(0)?.data())?)?,
         Op::Gelu => same(arg(0)?, float::gelu(arg(0)?.data()))?,
         Op::Softmax => {
             let x = arg(0)?;
@@ -189,4 +189,19 @@ fn node_shape(x: &[usize], axes: &[usize], keep: bool) -> Vec<usize> {
             (true, false) => None,
         })
         .collect()
+}
+
+/// RSQRT as XNNPACK computes it on this x86 CPU (hardware estimate + one Newton step); elsewhere
+/// (ARM, `INKLING_ISA=scalar`) from the correctly rounded estimate, so that every non-x86 build and
+/// the scalar x86 build give the same bits.
+fn rsqrt(x: &[f32]) -> Result<Vec<f32>> {
+    let ks = inkling_kernels::kernels();
+    Ok(match ks.isa {
+        inkling_kernels::Isa::Avx2 | inkling_kernels::Isa::Avx512Vnni => float::rsqrt_with(ks, x),
+        _ => float::rsqrt_with(
+            &inkling_kernels::KernelSet::for_isa(inkling_kernels::Isa::Scalar)
+                .ok_or_else(|| err("rsqrt", "no scalar kernel table"))?,
+            x,
+        ),
+    })
 }
