@@ -1,6 +1,8 @@
 //! Runs a graph node by node: float32 nodes on the autograd ops, int8 nodes with XNNPACK's
 //! arithmetic. Intermediate tensors are dropped after their last reader.
 
+use std::borrow::Cow;
+
 use inkling_autograd::{no_grad, Tensor};
 
 use super::float_ref::run_f32;
@@ -13,6 +15,8 @@ pub struct Session<'g> {
     graph: &'g Graph,
     /// For each node, the values whose last reader it is (freed after it runs).
     frees: Vec<Vec<ValueId>>,
+    /// Constants as runtime tensors, built once (the graph keeps its own copy for exporters).
+    consts: Vec<Option<Buf>>,
     int8: super::int8_exec::Prepared,
 }
 
@@ -36,12 +40,50 @@ impl<'g> Session<'g> {
             }
         }
         let int8 = super::int8_exec::Prepared::new(graph)?;
-        Ok(Session { graph, frees, int8 })
+        // Packed int8 weights are read from the kernels' own copy; only the other constants
+        // (float weights, biases of float ops, int8 addends) are kept as runtime tensors.
+        // Constants read only as weights/bias of packed int8 kernels are not copied again.
+        let mut needed = vec![false; graph.values.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for (j, &x) in n.inputs.iter().enumerate() {
+                if j == 0 || !int8.is_packed(i) {
+                    needed[x.0] = true;
+                }
+            }
+        }
+        let consts = graph
+            .values
+            .iter()
+            .zip(&needed)
+            .map(|(v, &need)| match &v.data {
+                Some(c) if need => Some(Buf::from_const(&v.shape, c)),
+                _ => None,
+            })
+            .collect();
+        Ok(Session {
+            graph,
+            frees,
+            consts,
+            int8,
+        })
     }
 
     /// The graph this session runs.
     pub fn graph(&self) -> &Graph {
         self.graph
+    }
+
+    /// A value for reading: a live activation or a constant (packed int8 weights read as an empty
+    /// placeholder: their kernel holds them).
+    fn fetch<'a>(&'a self, live: &'a [Option<Buf>], id: ValueId) -> Result<Cow<'a, Buf>> {
+        if let Some(b) = live[id.0].as_ref().or(self.consts[id.0].as_ref()) {
+            return Ok(Cow::Borrowed(b));
+        }
+        let v = self.graph.value(id);
+        match &v.data {
+            Some(_) => Ok(Cow::Owned(Buf::i8(&[0], Vec::new()))),
+            None => Err(err(&v.name, "read before it was computed")),
+        }
     }
 
     /// Runs the graph on `inputs` (in graph input order) and returns its outputs.
@@ -83,7 +125,7 @@ impl<'g> Session<'g> {
             let y = {
                 let mut xs = Vec::with_capacity(node.inputs.len());
                 for &id in &node.inputs {
-                    xs.push(fetch(g, &live, id)?);
+                    xs.push(self.fetch(&live, id)?);
                 }
                 let all_f32 = xs.iter().all(|b| b.dtype() == DType::F32)
                     && g.value(node.outputs[0]).dtype == DType::F32;
@@ -116,19 +158,6 @@ impl<'g> Session<'g> {
                     .ok_or_else(|| err("graph", "an output was not computed"))
             })
             .collect()
-    }
-}
-
-/// A value for reading: live activation or constant (constants are copied; they are small next to
-/// the work of the ops that read them, and the int8 path reads packed copies instead).
-fn fetch<'a>(g: &Graph, live: &'a [Option<Buf>], id: ValueId) -> Result<std::borrow::Cow<'a, Buf>> {
-    if let Some(b) = &live[id.0] {
-        return Ok(std::borrow::Cow::Borrowed(b));
-    }
-    let v = g.value(id);
-    match &v.data {
-        Some(c) => Ok(std::borrow::Cow::Owned(Buf::from_const(&v.shape, c))),
-        None => Err(err(&v.name, "read before it was computed")),
     }
 }
 

@@ -113,6 +113,14 @@ impl Prepared {
         Ok(Prepared { kernels })
     }
 
+    /// Whether node `i` runs on a packed kernel (its weights and bias are read from the kernel).
+    pub(crate) fn is_packed(&self, i: usize) -> bool {
+        matches!(
+            self.kernels[i],
+            Kernel::Linear(_) | Kernel::Conv(_) | Kernel::Depthwise(_)
+        )
+    }
+
     pub(crate) fn run(&self, g: &Graph, i: usize, xs: &[Cow<'_, Buf>]) -> Result<Buf> {
         let n = &g.nodes[i];
         let y = n.outputs[0];
