@@ -29,6 +29,9 @@ pub struct InferArgs {
     /// Time batch-1 inference instead (median latency and peak memory).
     #[arg(long)]
     pub bench: bool,
+    /// With --bench: also print the time per op kind.
+    #[arg(long)]
+    pub profile: bool,
     /// Timed runs for --bench (after 10 warm-up runs).
     #[arg(long, default_value_t = 200)]
     pub runs: usize,
@@ -228,6 +231,9 @@ fn bench(args: &InferArgs, session: &Session, input_shape: &[usize]) -> Result<(
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
+    if args.profile {
+        profile(session, &input, args.runs)?;
+    }
     let peak = peak_rss_mb();
     let threads = inkling::kernels::threads::num_threads();
     if args.json {
@@ -267,4 +273,35 @@ fn peak_rss_mb() -> Option<f64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// Time per op kind (between consecutive node outputs), summed over `runs` runs.
+fn profile(session: &Session, input: &Buf, runs: usize) -> Result<()> {
+    let g = session.graph();
+    let kind: std::collections::HashMap<_, _> = g
+        .nodes
+        .iter()
+        .map(|n| {
+            let dt = g.value(n.outputs[0]).dtype;
+            (n.outputs[0], format!("{} {:?}", n.op.name(), dt))
+        })
+        .collect();
+    let mut total: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+    for _ in 0..runs {
+        let mut t = Instant::now();
+        session.run_observed(vec![input.clone()], &mut |id, _| {
+            let now = Instant::now();
+            let e = total.entry(kind[&id].clone()).or_default();
+            e.0 += (now - t).as_secs_f64() * 1e3;
+            e.1 += 1;
+            t = now;
+        })?;
+    }
+    let mut rows: Vec<_> = total.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    let sum: f64 = rows.iter().map(|r| r.1 .0).sum();
+    for (k, (ms, n)) in rows {
+        eprintln!("{k:<28} {:8.3} ms/run {:5.1}% ({} nodes)", ms / runs as f64, 100.0 * ms / sum, n / runs);
+    }
+    Ok(())
 }

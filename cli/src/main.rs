@@ -6,6 +6,7 @@ mod eval;
 mod export;
 mod images;
 mod infer;
+mod pipeline;
 mod plot;
 mod profile;
 mod quantize;
@@ -47,6 +48,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Run a `.tflite` file with Inkling's runtime: top-1 on data, or batch-1 latency.
     Infer(infer::InferArgs),
+    /// The main job: train, quantize to int8, export float32, and write report.md.
+    Pipeline(Box<pipeline::PipelineArgs>),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +93,7 @@ fn main() {
         Command::Quantize(args) => quantize::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Infer(args) => infer::run(&args),
+        Command::Pipeline(args) => pipeline::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

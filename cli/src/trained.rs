@@ -84,11 +84,18 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `f` on a rayon pool of the `--threads` size.
+/// Runs `f` on a rayon pool of the `--threads` size, for work that is parallel over images: the
+/// kernels run single-threaded meanwhile (nesting their pool inside this one would block workers
+/// on each other and pile stolen jobs onto their stacks).
 pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
+    let threads = inkling::kernels::threads::num_threads();
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(inkling::kernels::threads::num_threads())
+        .num_threads(threads)
+        .stack_size(16 << 20)
         .build()
         .map_err(|e| e.to_string())?;
-    Ok(pool.install(f))
+    inkling::kernels::threads::set_num_threads(1);
+    let r = pool.install(f);
+    inkling::kernels::threads::set_num_threads(threads);
+    Ok(r)
 }
