@@ -301,7 +301,12 @@ fn profile(session: &Session, input: &Buf, runs: usize) -> Result<()> {
     rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
     let sum: f64 = rows.iter().map(|r| r.1 .0).sum();
     for (k, (ms, n)) in rows {
-        eprintln!("{k:<28} {:8.3} ms/run {:5.1}% ({} nodes)", ms / runs as f64, 100.0 * ms / sum, n / runs);
+        eprintln!(
+            "{k:<28} {:8.3} ms/run {:5.1}% ({} nodes)",
+            ms / runs as f64,
+            100.0 * ms / sum,
+            n / runs
+        );
     }
     Ok(())
 }

@@ -163,6 +163,23 @@ impl<'g> Session<'g> {
 
 /// Runs one float32 node on float32 operands.
 pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> Result<Buf> {
+    use super::float::{binary, BinaryOp};
+    use crate::graph::Op;
+    // Elementwise ops straight on the slices (no tensor copies): the bulk of a LayerNorm island.
+    let bop = match node.op {
+        Op::Add => Some(BinaryOp::Add),
+        Op::Sub => Some(BinaryOp::Sub),
+        Op::Mul => Some(BinaryOp::Mul),
+        Op::Div => Some(BinaryOp::Div),
+        Op::SquaredDifference => Some(BinaryOp::SquaredDifference),
+        _ => None,
+    };
+    if let (Some(op), [a, b]) = (bop, xs) {
+        if let (Some(av), Some(bv)) = (a.as_f32(), b.as_f32()) {
+            let (y, shape) = binary(op, av, &a.shape, bv, &b.shape)?;
+            return Ok(Buf::f32(&shape, y));
+        }
+    }
     let ts = xs
         .iter()
         .map(|b| match &b.data {

@@ -9,20 +9,28 @@ fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// `out[idx] = x[perm-mapped idx]`: output axis i is input axis `perm[i]`.
+/// `out[idx] = x[perm-mapped idx]`: output axis i is input axis `perm[i]`. Trailing axes that stay
+/// in place move as contiguous blocks.
 pub(crate) fn permute<T: Copy>(x: &[T], shape: &[usize], perm: &[usize], out: &mut [T]) {
     let st = strides(shape);
-    let oshape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let ost: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
-    let mut idx = vec![0usize; oshape.len()];
-    for o in out.iter_mut() {
-        let src: usize = idx.iter().zip(&ost).map(|(i, s)| i * s).sum();
-        *o = x[src];
-        for d in (0..idx.len()).rev() {
+    let r = perm.len();
+    let kept = (0..r).rev().take_while(|&i| perm[i] == i).count();
+    let outer = r - kept;
+    let block: usize = shape[outer..].iter().product();
+    let oshape: Vec<usize> = perm[..outer].iter().map(|&p| shape[p]).collect();
+    let ost: Vec<usize> = perm[..outer].iter().map(|&p| st[p]).collect();
+    let mut idx = vec![0usize; outer];
+    let mut src = 0usize;
+    for o in out.chunks_mut(block.max(1)) {
+        o.copy_from_slice(&x[src..src + o.len()]);
+        // Odometer over the permuted outer axes, keeping the source offset incrementally.
+        for d in (0..outer).rev() {
             idx[d] += 1;
+            src += ost[d];
             if idx[d] < oshape[d] {
                 break;
             }
+            src -= ost[d] * oshape[d];
             idx[d] = 0;
         }
     }
@@ -82,6 +90,14 @@ mod tests {
         let mut t = vec![0i8; 6];
         permute(&x, &[2, 3], &[1, 0], &mut t);
         assert_eq!(t, [0, 3, 1, 4, 2, 5]);
+        // [2, 3, 2] with the last axis kept: blocks of 2 move together.
+        let y: Vec<i8> = (0..12).collect();
+        let mut u = vec![0i8; 12];
+        permute(&y, &[2, 3, 2], &[1, 0, 2], &mut u);
+        assert_eq!(u, [0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11]);
+        let mut w = vec![0i8; 12];
+        permute(&y, &[2, 3, 2], &[0, 1, 2], &mut w);
+        assert_eq!(w, y);
         let mut c = vec![0i8; 8];
         concat(
             &[(&[1, 2][..], &[1, 2][..]), (&x[..6], &[1, 6][..])],

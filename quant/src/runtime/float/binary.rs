@@ -43,12 +43,85 @@ pub fn binary(
     check_len("binary", a_shape, a.len())?;
     check_len("binary", b_shape, b.len())?;
     let out_shape = broadcast_shape(a_shape, b_shape)?;
-    let ia = broadcast_index(a_shape, &out_shape);
-    let ib = broadcast_index(b_shape, &out_shape);
-    let out = ia
-        .iter()
-        .zip(&ib)
-        .map(|(&i, &j)| op.apply(a[i], b[j]))
-        .collect();
+    let n: usize = out_shape.iter().product();
+    let mut out = vec![0f32; n];
+    match (layout(a_shape, &out_shape), layout(b_shape, &out_shape)) {
+        // Contiguous fast paths for the layouts LayerNorm and attention produce.
+        (Layout::Full, Layout::Full) => {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = op.apply(x, y);
+            }
+        }
+        (Layout::Full, Layout::Cycle(m)) => {
+            for (oc, ac) in out.chunks_mut(m).zip(a.chunks(m)) {
+                for ((o, &x), &y) in oc.iter_mut().zip(ac).zip(b) {
+                    *o = op.apply(x, y);
+                }
+            }
+        }
+        (Layout::Cycle(m), Layout::Full) => {
+            for (oc, bc) in out.chunks_mut(m).zip(b.chunks(m)) {
+                for ((o, &x), &y) in oc.iter_mut().zip(a).zip(bc) {
+                    *o = op.apply(x, y);
+                }
+            }
+        }
+        (Layout::Full, Layout::Runs(r)) => {
+            for ((oc, ac), &y) in out.chunks_mut(r).zip(a.chunks(r)).zip(b) {
+                for (o, &x) in oc.iter_mut().zip(ac) {
+                    *o = op.apply(x, y);
+                }
+            }
+        }
+        (Layout::Runs(r), Layout::Full) => {
+            for ((oc, bc), &x) in out.chunks_mut(r).zip(b.chunks(r)).zip(a) {
+                for (o, &y) in oc.iter_mut().zip(bc) {
+                    *o = op.apply(x, y);
+                }
+            }
+        }
+        _ => {
+            let ia = broadcast_index(a_shape, &out_shape);
+            let ib = broadcast_index(b_shape, &out_shape);
+            for ((o, &i), &j) in out.iter_mut().zip(&ia).zip(&ib) {
+                *o = op.apply(a[i], b[j]);
+            }
+        }
+    }
     Ok((out, out_shape))
+}
+
+/// How an operand's elements map to the broadcast output's.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Same shape as the output.
+    Full,
+    /// Repeats a trailing block of this many elements (a vector over the last axes, or a scalar).
+    Cycle(usize),
+    /// One element per run of this many output elements (a `[.., 1]` over the trailing axes).
+    Runs(usize),
+    /// Anything else.
+    General,
+}
+
+fn layout(shape: &[usize], out: &[usize]) -> Layout {
+    let pad = out.len() - shape.len();
+    let dims: Vec<usize> = std::iter::repeat_n(1, pad)
+        .chain(shape.iter().copied())
+        .collect();
+    if dims == out {
+        return Layout::Full;
+    }
+    let numel: usize = dims.iter().product();
+    // Leading 1s, then the output's own trailing dims.
+    let lead = dims.iter().take_while(|&&d| d == 1).count();
+    if dims[lead..] == out[lead..] {
+        return Layout::Cycle(numel.max(1));
+    }
+    // The output's leading dims, then trailing 1s.
+    let kept = dims.len() - dims.iter().rev().take_while(|&&d| d == 1).count();
+    if dims[..kept] == out[..kept] {
+        return Layout::Runs(out[kept..].iter().product::<usize>().max(1));
+    }
+    Layout::General
 }
