@@ -172,3 +172,51 @@ fn damaged_model_files_are_clear_errors() {
     let out = inkling(&["infer", &missing, "--bench"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.tflite"));
 }
+
+#[test]
+fn pipeline_trains_quantizes_exports_and_reports() {
+    let dir = Scratch::new("pipeline");
+    let out = dir.s("run");
+    ok(&[
+        "pipeline",
+        "--depth",
+        "1",
+        "--width",
+        "16",
+        "--heads",
+        "2",
+        "--mlp-dim",
+        "32",
+        "--classes",
+        "3",
+        "--samples-per-class",
+        "30",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--calibration-samples",
+        "16",
+        "--out",
+        &out,
+    ]);
+    for f in [
+        "best.safetensors",
+        "model_int8.tflite",
+        "model_float32.tflite",
+        "model_int8.report.json",
+    ] {
+        assert!(dir.path("run").join(f).exists(), "{f} missing");
+    }
+    let report = std::fs::read_to_string(dir.path("run").join("report.md")).unwrap();
+    assert!(
+        report.contains("| int8 (PTQ, minmax observer, 16 calibration images)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("FULLY_CONNECTED") || report.contains("BATCH_MATMUL"),
+        "{report}"
+    );
+}
