@@ -532,3 +532,96 @@ impl Builder<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Value;
+    use crate::QParams;
+
+    fn int8(g: &mut Graph, name: &str, shape: &[usize], q: QParams) -> ValueId {
+        let mut v = Value::activation(name, shape, DType::I8);
+        v.quant = Some(Quant::PerTensor(q));
+        g.add_value(v)
+    }
+
+    fn node(g: &mut Graph, name: &str, op: Op, inputs: Vec<ValueId>, out: ValueId) {
+        g.nodes.push(Node {
+            name: name.into(),
+            op,
+            inputs,
+            outputs: vec![out],
+            float_island: false,
+        });
+    }
+
+    fn export_err(g: &Graph) -> String {
+        to_tflite(g, &ModelInfo::default()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn xnnpack_constraints_are_checked_and_name_the_node() {
+        let q = QParams::new(0.05, 3);
+        // BATCH_MATMUL with an asymmetric right-hand side.
+        let mut g = Graph::default();
+        let a = int8(&mut g, "a", &[1, 4, 8], q);
+        let b = int8(&mut g, "b", &[1, 8, 4], q);
+        let y = int8(&mut g, "y", &[1, 4, 4], q);
+        g.inputs = vec![a, b];
+        g.outputs = vec![y];
+        let bmm = Op::BatchMatmul {
+            adj_x: false,
+            adj_y: false,
+        };
+        node(&mut g, "attn.scores", bmm, vec![a, b], y);
+        let e = export_err(&g);
+        assert!(
+            e.contains("attn.scores") && e.contains("zero point 0"),
+            "{e}"
+        );
+
+        // RESHAPE whose output has other parameters than its input.
+        let mut g = Graph::default();
+        let x = int8(&mut g, "x", &[2, 4], q);
+        let y = int8(&mut g, "y", &[8], QParams::new(0.1, 3));
+        g.inputs = vec![x];
+        g.outputs = vec![y];
+        node(
+            &mut g,
+            "flatten",
+            Op::Reshape { shape: vec![8] },
+            vec![x],
+            y,
+        );
+        let e = export_err(&g);
+        assert!(e.contains("flatten") && e.contains("share"), "{e}");
+
+        // ADD whose input/output scale ratio is outside XNNPACK's [2^-10, 2^8).
+        let mut g = Graph::default();
+        let a = int8(&mut g, "a", &[4], QParams::new(1000.0, 0));
+        let b = int8(&mut g, "b", &[4], q);
+        let y = int8(&mut g, "y", &[4], QParams::new(0.001, 0));
+        g.inputs = vec![a, b];
+        g.outputs = vec![y];
+        node(&mut g, "residual", Op::Add, vec![a, b], y);
+        assert!(export_err(&g).contains("residual"));
+
+        // Layer norm was not lowered.
+        let mut g = Graph::default();
+        let x = g.add_activation("x", &[1, 4]);
+        let gm = g.add_const_f32("g", &[4], vec![1.0; 4]);
+        let bt = g.add_const_f32("b", &[4], vec![0.0; 4]);
+        let y = g.add_activation("y", &[1, 4]);
+        g.inputs = vec![x];
+        g.outputs = vec![y];
+        node(
+            &mut g,
+            "norm",
+            Op::LayerNorm { eps: 1e-6 },
+            vec![x, gm, bt],
+            y,
+        );
+        let e = export_err(&g);
+        assert!(e.contains("norm") && e.contains("lowering"), "{e}");
+    }
+}

@@ -108,3 +108,79 @@ fn fold_into(g: &mut Graph, p: usize, scale: &[f32], shift: &[f32]) -> bool {
     g.nodes[p].inputs = vec![n.inputs[0], nw, nb];
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Act, Padding};
+    use crate::runtime::{Buf, Session};
+
+    fn vals(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    /// conv (NHWC) → BN, or BN straight on the input.
+    fn graph(with_conv: bool) -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_activation("x", &[1, 5, 5, 3]);
+        g.inputs = vec![x];
+        let c = 4;
+        let h = if with_conv {
+            let w = g.add_const_f32("conv.weight", &[c, 3, 3, 3], vals(c * 27, 1));
+            let b = g.add_const_f32("conv.bias", &[c], vals(c, 2));
+            let op = Op::Conv2d {
+                stride: (1, 1),
+                padding: Padding::Same,
+                act: Act::None,
+            };
+            g.push("conv", op, vec![x, w, b], &[1, 5, 5, c], false)
+        } else {
+            x
+        };
+        let c = g.value(h).shape[3];
+        let gamma = g.add_const_f32("bn.weight", &[c], vals(c, 3));
+        let beta = g.add_const_f32("bn.bias", &[c], vals(c, 4));
+        let mean = g.add_const_f32("bn.running_mean", &[c], vals(c, 5));
+        let var: Vec<f32> = vals(c, 6).iter().map(|v| v.abs() + 0.5).collect();
+        let var = g.add_const_f32("bn.running_var", &[c], var);
+        let y = g.push(
+            "bn",
+            Op::BatchNorm { eps: 1e-5 },
+            vec![h, gamma, beta, mean, var],
+            &[1, 5, 5, c],
+            false,
+        );
+        g.outputs = vec![y];
+        g
+    }
+
+    fn run(g: &Graph) -> Vec<f32> {
+        let x = Buf::f32(&[1, 5, 5, 3], vals(75, 9));
+        let y = Session::new(g).unwrap().run(vec![x]).unwrap();
+        y[0].as_f32().unwrap().to_vec()
+    }
+
+    #[test]
+    fn batch_norm_folds_into_conv_or_lowers_to_mul_add() {
+        for with_conv in [true, false] {
+            let g = graph(with_conv);
+            let want = run(&g);
+            let mut f = g.clone();
+            fold_batch_norm(&mut f).unwrap();
+            crate::passes::compact(&mut f);
+            let counts = f.op_counts();
+            assert!(!counts.contains_key("batch_norm"), "{counts:?}");
+            if with_conv {
+                assert_eq!(counts.get("CONV_2D"), Some(&1));
+                assert_eq!(f.nodes.len(), 1, "{counts:?}");
+            } else {
+                assert_eq!((counts.get("MUL"), counts.get("ADD")), (Some(&1), Some(&1)));
+            }
+            for (a, b) in run(&f).iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
+    }
+}
