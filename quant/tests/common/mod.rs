@@ -78,6 +78,7 @@ pub fn litert_check(dir: &Path, args: &[&str]) -> String {
         .arg(&script)
         .arg(dir)
         .args(["--partitions", "1"])
+        .args(lsb_allowance())
         .args(args)
         .output()
         .expect("could not start INKLING_LITERT_PYTHON");
@@ -132,4 +133,16 @@ pub fn vit_graphs() -> (Graph, Graph) {
     }
     let q = convert(&g, &cal.ranges()).unwrap();
     (g, q)
+}
+
+/// Bit-exactness of the float islands (sum order, rsqrt estimate) was verified against LiteRT on an
+/// AVX-512 CPU only; elsewhere (e.g. Zen 3, whose XNNPACK kernels are the 8-lane ones) an int8 output
+/// may round 1 LSB apart until that is measured there too.
+pub fn lsb_allowance() -> Vec<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return Vec::new();
+    }
+    println!("note: not an AVX-512 CPU: int8 outputs may differ from LiteRT by 1 LSB");
+    vec!["--max-lsb", "1"]
 }
