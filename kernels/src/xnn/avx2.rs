@@ -31,10 +31,32 @@ fn splat(v: f32) -> V {
 /// [`ftz`] on every lane: |v| below the smallest normal (and not NaN) keeps only its sign bit.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn ftz8(v: V) -> V {
+pub(super) fn ftz8(v: V) -> V {
     let sign = splat(-0.0);
     let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_andnot_ps(sign, v), splat(f32::MIN_POSITIVE));
     _mm256_blendv_ps(v, _mm256_and_ps(v, sign), tiny)
+}
+
+/// [`ftz`] on the 4 lanes of an SSE vector.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn ftz4(v: __m128) -> __m128 {
+    let sign = _mm_set1_ps(-0.0);
+    let tiny = _mm_cmp_ps::<_CMP_LT_OQ>(_mm_andnot_ps(sign, v), _mm_set1_ps(f32::MIN_POSITIVE));
+    _mm_blendv_ps(v, _mm_and_ps(v, sign), tiny)
+}
+
+/// `scalar::lane_tree_sum` of the 8 lanes: lane i + lane i + 4, then + 2, then + 1, each flushed.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) fn tree8(v: V) -> f32 {
+    let s = ftz4(_mm_add_ps(
+        _mm256_castps256_ps128(v),
+        _mm256_extractf128_ps::<1>(v),
+    ));
+    let s = ftz4(_mm_add_ps(s, _mm_movehl_ps(s, s)));
+    let s = ftz4(_mm_add_ss(s, _mm_movehdup_ps(s)));
+    _mm_cvtss_f32(s)
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -187,7 +209,7 @@ fn exp_sum(e: &[f32]) -> f32 {
     if !rest.remainder().is_empty() {
         total = add(total, load_tail(rest.remainder(), 0.0));
     }
-    scalar::lane_tree_sum(&mut lanes(total))
+    tree8(total)
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -232,7 +254,7 @@ fn rsum(x: &[f32]) -> f32 {
     if !rest.remainder().is_empty() {
         total = add(total, load_tail(rest.remainder(), 0.0));
     }
-    scalar::lane_tree_sum(&mut lanes(total))
+    tree8(total)
 }
 
 #[target_feature(enable = "avx2,fma")]

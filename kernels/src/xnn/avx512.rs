@@ -8,7 +8,7 @@
 
 use core::arch::x86_64::*;
 
-use super::scalar::{self, *};
+use super::scalar::*;
 use super::{assert_cols, avx2, SumOrder, XnnKernels};
 
 pub(super) const TABLE: XnnKernels = XnnKernels {
@@ -36,6 +36,15 @@ fn ftz16(v: V) -> V {
     let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(abs, splat(f32::MIN_POSITIVE));
     let sign = _mm512_set1_epi32(i32::MIN);
     _mm512_castsi512_ps(_mm512_mask_and_epi32(bits, tiny, bits, sign))
+}
+
+/// `scalar::lane_tree_sum` of the 16 lanes: the low half plus the high half, then the 8-lane tree.
+#[target_feature(enable = "avx2,fma,avx512f")]
+#[inline]
+fn tree16(v: V) -> f32 {
+    let lo = _mm512_castps512_ps256(v);
+    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+    avx2::tree8(avx2::ftz8(_mm256_add_ps(lo, hi)))
 }
 
 #[target_feature(enable = "avx2,fma,avx512f")]
@@ -189,7 +198,7 @@ fn exp_sum(e: &[f32]) -> f32 {
     if !rest.remainder().is_empty() {
         total = add(total, load_tail(rest.remainder(), 0.0));
     }
-    scalar::lane_tree_sum(&mut lanes(total))
+    tree16(total)
 }
 
 #[target_feature(enable = "avx2,fma,avx512f")]
@@ -231,7 +240,7 @@ fn rsum(x: &[f32]) -> f32 {
     if !rest.remainder().is_empty() {
         total = add(total, load_tail(rest.remainder(), 0.0));
     }
-    scalar::lane_tree_sum(&mut lanes(total))
+    tree16(total)
 }
 
 #[target_feature(enable = "avx2,fma,avx512f")]

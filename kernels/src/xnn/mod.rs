@@ -67,7 +67,7 @@ fn assert_cols(x_len: usize, cols: usize) {
         if cols == 0 {
             x_len == 0
         } else {
-            x_len % cols == 0
+            x_len.is_multiple_of(cols)
         },
         "mean_cols: {x_len} elements are not whole rows of {cols}"
     );

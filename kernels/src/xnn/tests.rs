@@ -73,6 +73,9 @@ fn data(rng: &mut StdRng, n: usize, scale: f32, special: bool) -> Vec<f32> {
     (0..n + 1).map(|_| pick(rng, scale)).collect()
 }
 
+/// A generator of one test value at a scale.
+type Pick = fn(&mut StdRng, f32) -> f32;
+
 fn uniform(rng: &mut StdRng, scale: f32) -> f32 {
     rng.gen_range(-scale..scale)
 }
@@ -136,7 +139,7 @@ fn softmax_matches_scalar_bit_for_bit_in_each_order() {
     for ks in sets() {
         for order in ORDERS {
             for &n in &LENGTHS {
-                let kinds: [(f32, fn(&mut StdRng, f32) -> f32); 4] = [
+                let kinds: [(f32, Pick); 4] = [
                     (10.0, uniform),
                     (100.0, uniform),
                     (200.0, value),
