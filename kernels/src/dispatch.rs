@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use crate::error::Result;
 use crate::isa::Isa;
-use crate::{conv, gemm, qgemm, rows};
+use crate::{conv, gemm, qgemm, rows, xnn};
 
 /// Function pointers and tile sizes of every kernel family, for one ISA.
 ///
@@ -22,6 +22,8 @@ pub struct KernelSet {
     pub conv: conv::ConvKernels,
     /// Row kernels: exp, GELU, softmax, layer norm, quantize / dequantize.
     pub rows: rows::RowKernels,
+    /// XNNPACK-exact f32 kernels (GELU, softmax, mean) for the float islands of int8 graphs.
+    pub xnn: xnn::XnnKernels,
 }
 
 impl KernelSet {
@@ -36,6 +38,7 @@ impl KernelSet {
             qgemm: qgemm::QgemmKernels::for_isa(isa),
             conv: conv::ConvKernels::for_isa(isa),
             rows: rows::RowKernels::for_isa(isa),
+            xnn: xnn::XnnKernels::for_isa(isa),
         })
     }
 }

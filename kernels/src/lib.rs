@@ -14,6 +14,7 @@ pub mod peak;
 pub mod qgemm;
 pub mod rows;
 pub mod threads;
+pub mod xnn;
 
 pub use dispatch::{init, kernels, KernelSet};
 pub use error::{Error, Result};

@@ -3,7 +3,11 @@
 //! Each op repeats the f32 operations of the XNNPACK micro-kernel that LiteRT 2.3's delegate picks, in the
 //! same order, with `f32::mul_add` where the kernel uses FMA, so that the following QUANTIZE rounds the
 //! same values. Where XNNPACK's result depends on the CPU (summation order, hardware estimates), the op
-//! takes an [`Isa`]. Measured agreement with LiteRT: `quant/tests/float_golden.rs`.
+//! takes an [`Isa`]. GELU, SOFTMAX and MEAN run on the kernels crate's `xnn` family (SIMD twins of the
+//! same arithmetic, bit for bit). Measured agreement with LiteRT: `quant/tests/float_golden.rs`.
+
+use inkling_kernels::xnn::SumOrder;
+use inkling_kernels::{Isa as KIsa, KernelSet};
 
 mod binary;
 mod gelu;
@@ -31,14 +35,25 @@ pub enum Isa {
     Avx2,
 }
 
-/// What LiteRT's XNNPACK path does with subnormals (measured: `1e-20 * 1e-20` and `3e-39 * 1` give 0):
-/// the CPU runs with flush-to-zero and denormals-are-zero, so every subnormal input or result is a
-/// signed zero. The ops apply this to their inputs and to each result that can be subnormal.
-#[inline]
-pub(crate) fn ftz(x: f32) -> f32 {
-    if x.is_subnormal() {
-        0.0f32.copysign(x)
-    } else {
-        x
+impl Isa {
+    /// The kernels' name for this summation order.
+    fn order(self) -> SumOrder {
+        match self {
+            Isa::Avx512f => SumOrder::Avx512f,
+            Isa::Avx2 => SumOrder::Avx2,
+        }
+    }
+}
+
+/// What LiteRT's XNNPACK path does with subnormals: every subnormal input or result is a signed zero
+/// (FTZ/DAZ). The ops apply this to their inputs and to each result that can be subnormal.
+pub(crate) use inkling_kernels::xnn::ftz;
+
+/// The process-wide kernel table, or the scalar one when `INKLING_ISA` is bad (an error its callers
+/// report at startup): every table gives the float islands the same bits.
+fn table() -> KernelSet {
+    match inkling_kernels::init() {
+        Ok(ks) => *ks,
+        Err(_) => KernelSet::for_isa(KIsa::Scalar).expect("the scalar table runs on every CPU"),
     }
 }
