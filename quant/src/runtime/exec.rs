@@ -180,6 +180,21 @@ pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> Result<Buf
             return Ok(Buf::f32(&shape, y));
         }
     }
+    // The other float-island ops, also on the slices.
+    if let [x] = xs {
+        if let Some(v) = x.as_f32() {
+            let same = |y: Vec<f32>| Ok(Buf::f32(&x.shape, y));
+            match &node.op {
+                Op::Gelu => return same(super::float::gelu(v)),
+                Op::HardSwish => return same(super::float::hard_swish(v)),
+                Op::Softmax => {
+                    return same(super::float::softmax(v, &x.shape, super::float_ref::isa())?)
+                }
+                Op::Rsqrt => return same(super::float_ref::rsqrt(v)?),
+                _ => {}
+            }
+        }
+    }
     let ts = xs
         .iter()
         .map(|b| match &b.data {

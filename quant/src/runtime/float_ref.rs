@@ -194,7 +194,7 @@ fn node_shape(x: &[usize], axes: &[usize], keep: bool) -> Vec<usize> {
 /// RSQRT as XNNPACK computes it on this x86 CPU (hardware estimate + one Newton step); elsewhere
 /// (ARM, `INKLING_ISA=scalar`) from the correctly rounded estimate, so that every non-x86 build and
 /// the scalar x86 build give the same bits.
-fn rsqrt(x: &[f32]) -> Result<Vec<f32>> {
+pub(crate) fn rsqrt(x: &[f32]) -> Result<Vec<f32>> {
     let ks = inkling_kernels::kernels();
     Ok(match ks.isa {
         inkling_kernels::Isa::Avx2 | inkling_kernels::Isa::Avx512Vnni => float::rsqrt_with(ks, x),
