@@ -48,8 +48,9 @@ fn quick_json_run_prints_one_sane_object_per_line() {
         let gflops = v["gflops"].as_f64().unwrap();
         assert!(gflops > 0.0 && gflops.is_finite(), "{line}");
         let pct = v["peak_pct"].as_f64().unwrap();
-        // Noisy quick samples may beat a quick peak a little, never by 2x.
-        assert!(pct > 0.0 && pct < 200.0, "{line}");
+        // Only sanity: on a shared machine a quick peak sample can be starved, so the ratio has no
+        // upper bound a test may rely on (speed is judged by benchmarks, not tests).
+        assert!(pct > 0.0 && pct.is_finite(), "{line}");
         if v["kernel"] == "f32_gemm" && cfg!(feature = "anchors") {
             assert!(v["vs_gemm"].as_f64().unwrap() > 0.0, "{line}");
             assert!(v["vs_matrixmultiply"].as_f64().unwrap() > 0.0, "{line}");
