@@ -228,20 +228,28 @@ pub fn pack_qs8_weights(
     // With k = 0 the weights may be empty whatever n is: there is nothing to pack.
     for c in (0..n).filter(|_| k > 0) {
         let row = &w[c * ldw..c * ldw + k];
-        let mut sum = 0i32;
-        for (kk, &v) in row.iter().enumerate() {
-            if v == i8::MIN {
-                return Err(bad(
-                    OP,
-                    format!("w[{c}, {kk}] = -128 is outside [-127, 127]"),
-                ));
-            }
-            sum += v as i32;
-            let i = out.index(c, kk);
+        if let Some(kk) = row.iter().position(|&v| v == i8::MIN) {
+            return Err(bad(
+                OP,
+                format!("w[{c}, {kk}] = -128 is outside [-127, 127]"),
+            ));
+        }
+        let sum = row.iter().map(|&v| v as i32).sum();
+        // Row c is stored KR values at a time, NR·KR elements apart (see `index`); this is called
+        // per inference for BATCH_MATMUL's B, so it copies runs instead of placing single values.
+        let stride = nr * kr * q.w_bytes;
+        let start = out.index(c, 0);
+        let runs = out.data[start..].chunks_mut(stride).zip(row.chunks(kr));
+        for (dst, src) in runs {
             if q.w_bytes == 2 {
-                out.data[i..i + 2].copy_from_slice(&(v as i16).to_le_bytes());
+                for (d, &v) in dst.chunks_exact_mut(2).zip(src) {
+                    d.copy_from_slice(&(v as i16).to_le_bytes());
+                }
             } else {
-                out.data[i] = v as u8;
+                // Element by element: KR is 2 to 16 bytes, too short for a memcpy call to pay.
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = v as u8;
+                }
             }
         }
         out.colsum[c] = sum;
@@ -358,7 +366,21 @@ pub fn qs8_gemm(
             ),
         ));
     }
-    run("qs8_gemm", ks, m, x, ldx, zp_x, w, bias, y, ldy, Some(rq))
+    let threads = crate::threads::num_threads();
+    run(
+        "qs8_gemm",
+        ks,
+        m,
+        x,
+        ldx,
+        zp_x,
+        w,
+        bias,
+        y,
+        ldy,
+        Some(rq),
+        threads,
+    )
 }
 
 /// `Y[M,N] = Σ_k (X[m,k] − zp_x)·W[n,k] + bias[n]` as int32 (wrapping), using `ks`'s kernels.
@@ -376,7 +398,21 @@ pub fn qs8_gemm_i32(
     y: &mut [i32],
     ldy: usize,
 ) -> Result<()> {
-    run("qs8_gemm_i32", ks, m, x, ldx, zp_x, w, bias, y, ldy, None)
+    let threads = crate::threads::num_threads();
+    run(
+        "qs8_gemm_i32",
+        ks,
+        m,
+        x,
+        ldx,
+        zp_x,
+        w,
+        bias,
+        y,
+        ldy,
+        None,
+        threads,
+    )
 }
 
 /// Rows of Y each task computes: about 96 KiB of X (`kp_bytes` a packed row) a task, so threads get
@@ -386,8 +422,26 @@ fn block_rows(kp_bytes: usize, mr: usize) -> usize {
     rows / mr * mr
 }
 
-/// Work (MACs) below which threading does not pay.
-const PAR_MACS: usize = 1 << 22;
+/// Work (MACs) below which threading does not pay. Handing tasks to the pool and waiting for them
+/// costs about 13 µs on a 2-core Zen 4 VM (more when other processes keep the cores busy), so a
+/// split pays only once one thread needs well over twice that: 2²³ MACs take ~50 µs with VNNI. At
+/// M = 50 and 5.5–7.4 M MACs two threads were slower than one on that machine under load.
+#[cfg(not(test))]
+const PAR_MACS: usize = 1 << 23;
+/// Tests use small shapes, so any non-empty product takes the threaded path.
+#[cfg(test)]
+const PAR_MACS: usize = 1;
+
+/// How many column groups to split each of the `blocks` row blocks into for `threads` threads, or
+/// None when the work is too small to thread (1 when row blocks alone give every thread one).
+///
+/// Column groups are runs of whole NR panels. A task packs its rows of X itself, so a split into `g`
+/// groups packs X `g` times; that is M·K bytes against M·N·K/g MACs, and each thread reads only its
+/// share of the weights. Which task computes a tile does not change the tile's arithmetic, so Y is
+/// the same for every thread count.
+fn column_groups(threads: usize, macs: usize, blocks: usize, panels: usize) -> Option<usize> {
+    (threads > 1 && macs >= PAR_MACS).then(|| threads.div_ceil(blocks).min(panels))
+}
 
 #[allow(clippy::too_many_arguments)]
 fn run<T: Copy + Send>(
@@ -402,6 +456,7 @@ fn run<T: Copy + Send>(
     y: &mut [T],
     ldy: usize,
     rq: Option<&Requant>,
+    threads: usize,
 ) -> Result<()> {
     let q = &ks.qgemm;
     if w.kernel != q.name {
@@ -445,7 +500,6 @@ fn run<T: Copy + Send>(
     });
     let lda = w.kp * q.act.elem_bytes();
     let mc = block_rows(lda, mr);
-    let y = &mut y[..ny];
     let ctx = Ctx {
         q,
         x,
@@ -459,24 +513,39 @@ fn run<T: Copy + Send>(
         mr,
         nr,
     };
-    let threads = crate::threads::num_threads();
-    let chunk = mc * ldy;
-    if threads > 1 && m > mc && m.saturating_mul(n).saturating_mul(k) >= PAR_MACS {
+    let (blocks, panels) = (m.div_ceil(mc), n.div_ceil(nr));
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    let split = column_groups(threads, macs, blocks, panels);
+    let groups = split.unwrap_or(1);
+    let yp = YPtr(y.as_mut_ptr());
+    // Task t computes row block t / groups against column group t % groups.
+    let task = |store: &mut Vec<u64>, t: usize| {
+        let (i, g) = (t / groups, t % groups);
+        let p = panels * g / groups..panels * (g + 1) / groups;
+        // SAFETY: Y spans `ny` elements (checked above) and tasks write disjoint tiles.
+        unsafe { ctx.block(store, i * mc, mc.min(m - i * mc), p, yp) };
+    };
+    if split.is_some() && blocks * groups > 1 {
         use rayon::prelude::*;
         crate::threads::install(threads, || {
-            y.par_chunks_mut(chunk).enumerate().for_each_init(
-                || ctx.scratch(),
-                |store, (i, yc)| ctx.block(store, i * mc, mc.min(m - i * mc), yc),
-            );
+            (0..blocks * groups)
+                .into_par_iter()
+                .for_each_init(|| ctx.scratch(), task);
         });
     } else {
         let mut store = ctx.scratch();
-        for (i, yc) in y.chunks_mut(chunk).enumerate() {
-            ctx.block(&mut store, i * mc, mc.min(m - i * mc), yc);
-        }
+        (0..blocks).for_each(|t| task(&mut store, t));
     }
     Ok(())
 }
+
+/// Y's base pointer, shared by tasks that write disjoint tiles of it.
+#[derive(Clone, Copy)]
+struct YPtr<T>(*mut T);
+// SAFETY: tasks write disjoint tiles of Y through this pointer (see `run`).
+unsafe impl<T: Send> Send for YPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for YPtr<T> {}
 
 /// Everything one row block needs; shared read-only between threads.
 struct Ctx<'a> {
@@ -534,10 +603,21 @@ impl Ctx<'_> {
         }
     }
 
-    /// Computes rows `r0..r0+rows` of Y into `yc` (which starts at row r0 and spans at least
-    /// `(rows−1)·ldy + N` elements, as the checks in [`run`] guarantee), packing X one MR-row panel
-    /// at a time into `store` (from [`Ctx::scratch`]) right before it is used, so it is still in L1.
-    fn block<T>(&self, store: &mut [u64], r0: usize, rows: usize, yc: &mut [T]) {
+    /// Computes rows `r0..r0+rows` of Y for the W panels `panels` (NR columns each), packing X one
+    /// MR-row panel at a time into `store` (from [`Ctx::scratch`]) right before it is used, so it is
+    /// still in L1; each MR-row panel is packed once per call whatever the number of W panels.
+    ///
+    /// # Safety
+    /// `y` is Y's first element and Y spans `(m−1)·ldy + N` elements (as the checks in [`run`]
+    /// guarantee); no other thread writes these rows and columns meanwhile.
+    unsafe fn block<T>(
+        &self,
+        store: &mut [u64],
+        r0: usize,
+        rows: usize,
+        panels: std::ops::Range<usize>,
+        y: YPtr<T>,
+    ) {
         let (w, mr, nr) = (self.w, self.mr, self.nr);
         let n = w.n;
         let a: &mut [u8] = &mut bytemuck::cast_slice_mut(store)[..mr * self.lda];
@@ -547,15 +627,15 @@ impl Ctx<'_> {
         // left to right (streams the hardware prefetcher follows) while the A panel stays in L1.
         for ir in (0..rows).step_by(mr) {
             self.pack(a, r0 + ir, mr.min(rows - ir));
-            for p in 0..n.div_ceil(nr) {
+            for p in panels.clone() {
                 let c0 = p * nr;
-                let off = ir * self.ldy + c0;
+                let off = (r0 + ir) * self.ldy + c0;
                 let tile = Tile {
                     rows: mr.min(rows - ir),
                     cols: nr.min(n - c0),
                     bias: self.beff[c0..].as_ptr(),
-                    // SAFETY: off < (rows−1)·ldy + N ≤ yc.len() because ir < rows and c0 < N.
-                    out: unsafe { yc.as_mut_ptr().add(off) as *mut u8 },
+                    // SAFETY: off < (m−1)·ldy + N because r0 + ir < m and c0 < N (panels end by N).
+                    out: unsafe { y.0.add(off) as *mut u8 },
                     ldo: self.ldy,
                     rq: self.bounds.map(|(lo, hi, zp)| TileRq {
                         scale: self.scales[c0..].as_ptr(),
@@ -567,7 +647,7 @@ impl Ctx<'_> {
                 debug_assert_eq!(size, if tile.rq.is_some() { 1 } else { 4 });
                 // SAFETY: `a` holds MR rows of lda bytes (kp elements); the panel is
                 // inside w.data (p < Np/NR); beff and scales hold Np ≥ c0 + NR values; the tile's
-                // rows × cols block with leading dimension ldy lies inside yc (see `block`'s contract);
+                // rows × cols block with leading dimension ldy lies inside Y (see `block`'s contract);
                 // the table was built for an ISA this CPU has.
                 unsafe {
                     (self.q.ukernel)(

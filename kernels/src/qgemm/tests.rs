@@ -323,6 +323,77 @@ fn large_enough_to_thread_matches_reference() {
 }
 
 #[test]
+fn thread_counts_give_identical_results() {
+    // M below one row block (ViT-Tiny's 50 tokens, a single row) splits over column panels; N not a
+    // multiple of any NR leaves a partial last panel; M = 300 also splits over row blocks.
+    let shapes = [
+        (50, 576, 192),
+        (1, 200, 64),
+        (50, 50, 64),
+        (7, 37, 768),
+        (300, 70, 256),
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    for ks in tables() {
+        for &(m, n, k) in &shapes {
+            let (ldx, ldy) = (k + 3, n + 2);
+            let x = rand_x(&mut rng, m, ldx);
+            let w = rand_w(&mut rng, n, k);
+            let bias: Vec<i32> = (0..n).map(|_| rng.gen_range(-50_000..50_000)).collect();
+            let packed = pack_qs8_weights(&ks, &w, n, k, k).unwrap();
+            let s_w: Vec<f32> = (0..n).map(|_| rng.gen_range(0.5f32..2.0) * 3e-4).collect();
+            let rq = Requant::new(0.05, &s_w, 0.1, 4, -128, 127).unwrap();
+            let want = ref_acc(m, n, k, &x[1..], ldx, -5, &w, Some(&bias));
+            let ylen = (m - 1) * ldy + n;
+            let mut first: Option<(Vec<i32>, Vec<i8>)> = None;
+            for threads in [1, 2, 3] {
+                let what = format!("{} m={m} n={n} k={k} threads={threads}", ks.qgemm.name);
+                let (xs, b) = (&x[1..], Some(&bias[..]));
+                let mut y32 = vec![i32::MIN + 7; ylen];
+                run(
+                    "t", &ks, m, xs, ldx, -5, &packed, b, &mut y32, ldy, None, threads,
+                )
+                .unwrap();
+                let mut y8 = vec![0x55u8 as i8; ylen];
+                run(
+                    "t",
+                    &ks,
+                    m,
+                    xs,
+                    ldx,
+                    -5,
+                    &packed,
+                    b,
+                    &mut y8,
+                    ldy,
+                    Some(&rq),
+                    threads,
+                )
+                .unwrap();
+                for (i, row) in y32.chunks(ldy).enumerate() {
+                    assert_eq!(&row[..n], &want[i * n..][..n], "{what} row {i}");
+                    assert!(
+                        row[n..].iter().all(|&v| v == i32::MIN + 7),
+                        "{what}: padding"
+                    );
+                }
+                assert!(
+                    y8.chunks(ldy).all(|r| r[n..].iter().all(|&v| v == 0x55)),
+                    "{what}"
+                );
+                match &first {
+                    None => first = Some((y32, y8)),
+                    Some((f32s, f8s)) => {
+                        assert_eq!(&y32, f32s, "{what}: i32 differs from 1 thread");
+                        assert_eq!(&y8, f8s, "{what}: i8 differs from 1 thread");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn bad_shapes_are_errors() {
     let ks = KernelSet::for_isa(Isa::Scalar).unwrap();
     let w = vec![1i8; 3 * 5];

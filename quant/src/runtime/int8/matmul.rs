@@ -93,48 +93,84 @@ pub fn batch_matmul(
     }
     let scale = check_conv_scales(OP, a.q.scale, &[b.q.scale], y_q.scale)?[0];
     let (lo, hi) = output_bounds(OP, y_q, clamp)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
     let ks = inkling_kernels::init()?;
     let rq = Requant::from_scales(vec![scale; n], y_q.zero_point as i8, clamp.min, clamp.max)?;
     // The packed GEMM needs weights in [−127, 127]; a B holding −128 takes the scalar loop, whose
     // integer sums and requantization are the same.
     let gemm = !b.data.contains(&i8::MIN);
-    let mut bt = vec![0i8; if gemm { n * k } else { 0 }];
-    let mut packed = None;
-    for i in 0..s.batch {
-        let ai = &a.data[i * m * k..][..m * k];
-        let bi = &b.data[if s.broadcast_b { 0 } else { i * k * n }..][..k * n];
-        let yi = &mut out[i * m * n..][..m * n];
-        if !gemm {
-            scalar_batch(
-                ai,
-                a.q.zero_point,
-                bi,
-                s,
-                scale,
-                (lo, hi),
-                y_q.zero_point,
-                yi,
-            );
-            continue;
-        }
-        if packed.is_none() || !s.broadcast_b {
-            let w = if adj_y {
-                bi
-            } else {
-                for (kk, row) in bi.chunks_exact(n).enumerate() {
-                    for (j, &v) in row.iter().enumerate() {
-                        bt[j * k + kk] = v;
-                    }
+    let b_of = |i: usize| &b.data[if s.broadcast_b { 0 } else { i * k * n }..][..k * n];
+    // B `[K, N]` (or `[N, K]` with adj_y) packed as FULLY_CONNECTED's `[N, K]` filter; `bt` is the
+    // caller's scratch for the transpose.
+    let pack = |bi: &[i8], bt: &mut Vec<i8>| {
+        let w = if adj_y {
+            bi
+        } else {
+            bt.resize(n * k, 0);
+            for (kk, row) in bi.chunks_exact(n).enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    bt[j * k + kk] = v;
                 }
-                &bt[..]
-            };
-            packed = Some(pack_qs8_weights(ks, w, n, k, k)?);
+            }
+            &bt[..]
+        };
+        pack_qs8_weights(ks, w, n, k, k)
+    };
+    // A broadcast B is packed once and shared read-only by every batch.
+    let shared = match gemm && s.broadcast_b {
+        true => Some(pack(b_of(0), &mut Vec::new())?),
+        false => None,
+    };
+    let one = |bt: &mut Vec<i8>, (i, yi): (usize, &mut [i8])| -> Result<()> {
+        let ai = &a.data[i * m * k..][..m * k];
+        let bi = b_of(i);
+        if !gemm {
+            let zp_y = y_q.zero_point;
+            scalar_batch(ai, a.q.zero_point, bi, s, scale, (lo, hi), zp_y, yi);
+            return Ok(());
         }
-        let w = packed.as_ref().expect("packed above");
+        let own;
+        let w = match &shared {
+            Some(w) => w,
+            None => {
+                own = pack(bi, bt)?;
+                &own
+            }
+        };
         qs8_gemm(ks, m, ai, k, a.q.zero_point as i8, w, None, &rq, yi, n)?;
+        Ok(())
+    };
+    // Batches (attention heads) are independent and each GEMM is too small to split, so threads take
+    // whole batches; every batch computes the same integers whichever thread runs it.
+    let threads = inkling_kernels::threads::num_threads();
+    let work = s
+        .batch
+        .saturating_mul(m)
+        .saturating_mul(n)
+        .saturating_mul(k);
+    if threads > 1 && s.batch > 1 && work >= PAR_MACS {
+        use rayon::prelude::*;
+        inkling_kernels::threads::install(threads, || {
+            out.par_chunks_mut(m * n)
+                .enumerate()
+                .try_for_each_init(Vec::new, one)
+        })
+    } else {
+        let mut bt = Vec::new();
+        (out.chunks_mut(m * n).enumerate()).try_for_each(|job| one(&mut bt, job))
     }
-    Ok(())
 }
+
+/// Work (MACs over all batches) below which running batches on several threads does not pay: as for
+/// the GEMM's own split (about 13 µs to hand work to the pool), so ViT-Tiny's 3 heads of
+/// 50×64×50 (~20 µs in all, mostly packing B) stay on one thread.
+#[cfg(not(test))]
+const PAR_MACS: usize = 1 << 23;
+/// Tests use small shapes, so every multi-batch product takes the threaded path.
+#[cfg(test)]
+const PAR_MACS: usize = 1;
 
 /// One batch by the definition: `Σ_k (a − zp_a)·b` in wrapping int32, then [`requant`].
 #[allow(clippy::too_many_arguments)]
