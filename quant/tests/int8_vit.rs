@@ -107,3 +107,20 @@ fn layer_report_covers_compute_layers_with_sane_errors() {
         assert!(l.sqnr_db > 10.0 && l.cosine > 0.95, "{l:?}");
     }
 }
+
+#[test]
+fn a_session_reused_across_inputs_gives_what_a_fresh_one_gives() {
+    let (g, q) = graphs();
+    for graph in [&g, &q] {
+        let s = Session::new(graph).unwrap();
+        let a1 = s.run(vec![input(31)]).unwrap();
+        let b = s.run(vec![input(32)]).unwrap();
+        let a2 = s.run(vec![input(31)]).unwrap();
+        assert_eq!(a1, a2);
+        assert_eq!(
+            b,
+            Session::new(graph).unwrap().run(vec![input(32)]).unwrap()
+        );
+        assert_ne!(a1, b);
+    }
+}

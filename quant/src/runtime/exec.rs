@@ -18,6 +18,9 @@ pub struct Session<'g> {
     /// Constants as runtime tensors, built once (the graph keeps its own copy for exporters).
     consts: Vec<Option<Buf>>,
     int8: super::int8_exec::Prepared,
+    /// Intermediate buffers of the last run, reused as the same values' outputs in the next one
+    /// (allocating and faulting in fresh pages per node cost more than some ops themselves).
+    spare: std::sync::Mutex<Vec<Option<Data>>>,
 }
 
 impl<'g> Session<'g> {
@@ -65,6 +68,7 @@ impl<'g> Session<'g> {
             frees,
             consts,
             int8,
+            spare: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -105,6 +109,13 @@ impl<'g> Session<'g> {
             ));
         }
         let mut live: Vec<Option<Buf>> = vec![None; g.values.len()];
+        // Another thread running this session meanwhile simply allocates afresh.
+        let mut spare = self
+            .spare
+            .try_lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        spare.resize(g.values.len(), None);
         for (&id, b) in g.inputs.iter().zip(inputs) {
             let v = g.value(id);
             if b.shape != v.shape || b.dtype() != v.dtype {
@@ -129,11 +140,12 @@ impl<'g> Session<'g> {
                 }
                 let all_f32 = xs.iter().all(|b| b.dtype() == DType::F32)
                     && g.value(node.outputs[0]).dtype == DType::F32;
+                let reuse = spare[node.outputs[0].0].take();
                 if all_f32 {
                     let refs: Vec<&Buf> = xs.iter().map(|c| c.as_ref()).collect();
-                    run_node_f32(node, &refs)?
+                    run_node_f32_into(node, &refs, reuse)?
                 } else {
-                    self.int8.run(g, i, &xs)?
+                    self.int8.run(g, i, &xs, reuse)?
                 }
             };
             let out = node.outputs[0];
@@ -147,23 +159,41 @@ impl<'g> Session<'g> {
             observe(out, &y);
             live[out.0] = Some(y);
             for &f in &self.frees[i] {
-                live[f.0] = None;
+                spare[f.0] = live[f.0].take().map(|b| b.data);
             }
         }
-        g.outputs
+        let outs = g
+            .outputs
             .iter()
             .map(|&o| {
                 live[o.0]
                     .clone()
                     .ok_or_else(|| err("graph", "an output was not computed"))
             })
-            .collect()
+            .collect();
+        if let Ok(mut s) = self.spare.try_lock() {
+            *s = spare;
+        }
+        outs
     }
 }
 
 /// Runs one float32 node on float32 operands.
 pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> Result<Buf> {
-    use super::float::{binary, BinaryOp};
+    run_node_f32_into(node, xs, None)
+}
+
+/// A float32 output of `n` elements, reusing `reuse` when it fits.
+pub(crate) fn f32_out(reuse: Option<Data>, n: usize) -> Vec<f32> {
+    match reuse {
+        Some(Data::F32(v)) if v.len() == n => v,
+        _ => vec![0f32; n],
+    }
+}
+
+/// [`run_node_f32`], writing into `reuse` (the previous run's buffer of this value) when it can.
+fn run_node_f32_into(node: &crate::graph::Node, xs: &[&Buf], reuse: Option<Data>) -> Result<Buf> {
+    use super::float::{binary_into, BinaryOp};
     use crate::graph::Op;
     // Elementwise ops straight on the slices (no tensor copies): the bulk of a LayerNorm island.
     let bop = match node.op {
@@ -176,7 +206,7 @@ pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> Result<Buf
     };
     if let (Some(op), [a, b]) = (bop, xs) {
         if let (Some(av), Some(bv)) = (a.as_f32(), b.as_f32()) {
-            let (y, shape) = binary(op, av, &a.shape, bv, &b.shape)?;
+            let (y, shape) = binary_into(op, av, &a.shape, bv, &b.shape, reuse)?;
             return Ok(Buf::f32(&shape, y));
         }
     }
@@ -185,7 +215,11 @@ pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> Result<Buf
         if let Some(v) = x.as_f32() {
             let same = |y: Vec<f32>| Ok(Buf::f32(&x.shape, y));
             match &node.op {
-                Op::Gelu => return same(super::float::gelu(v)),
+                Op::Gelu => {
+                    let mut y = f32_out(reuse, v.len());
+                    inkling_kernels::xnn::gelu(inkling_kernels::kernels(), v, &mut y)?;
+                    return same(y);
+                }
                 Op::HardSwish => return same(super::float::hard_swish(v)),
                 Op::Softmax => {
                     return same(super::float::softmax(v, &x.shape, super::float_ref::isa())?)

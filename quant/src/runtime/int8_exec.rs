@@ -121,7 +121,13 @@ impl Prepared {
         )
     }
 
-    pub(crate) fn run(&self, g: &Graph, i: usize, xs: &[Cow<'_, Buf>]) -> Result<Buf> {
+    pub(crate) fn run(
+        &self,
+        g: &Graph,
+        i: usize,
+        xs: &[Cow<'_, Buf>],
+        reuse: Option<Data>,
+    ) -> Result<Buf> {
         let n = &g.nodes[i];
         let y = n.outputs[0];
         let shape = g.value(y).shape.clone();
@@ -135,11 +141,14 @@ impl Prepared {
             Ok(Operand::new(i8in(j)?, &xs[j].shape, qp(g, n, n.inputs[j])?))
         };
         if let Op::Dequantize = n.op {
-            let mut out = vec![0f32; numel];
+            let mut out = super::exec_f32_out(reuse, numel);
             int8::dequantize(i8in(0)?, qp(g, n, n.inputs[0])?, &mut out)?;
             return Ok(Buf::f32(&shape, out));
         }
-        let mut out = vec![0i8; numel];
+        let mut out = match reuse {
+            Some(Data::I8(v)) if v.len() == numel => v,
+            _ => vec![0i8; numel],
+        };
         match (&n.op, &self.kernels[i]) {
             (Op::Quantize, _) => {
                 let x = xs[0]

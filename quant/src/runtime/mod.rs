@@ -8,8 +8,8 @@ mod int8_exec;
 mod layout;
 mod tensor;
 
-pub(crate) use exec::run_node_f32;
 pub use exec::Session;
+pub(crate) use exec::{f32_out as exec_f32_out, run_node_f32};
 
 /// TFLite SAME padding (before, after) along one axis.
 pub fn same_pads(input: usize, k: usize, stride: usize) -> (usize, usize) {

@@ -40,11 +40,23 @@ pub fn binary(
     b: &[f32],
     b_shape: &[usize],
 ) -> Result<(Vec<f32>, Vec<usize>)> {
+    binary_into(op, a, a_shape, b, b_shape, None)
+}
+
+/// [`binary`], writing into `reuse` when it is a float32 buffer of the output's size.
+pub fn binary_into(
+    op: BinaryOp,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    reuse: Option<crate::runtime::Data>,
+) -> Result<(Vec<f32>, Vec<usize>)> {
     check_len("binary", a_shape, a.len())?;
     check_len("binary", b_shape, b.len())?;
     let out_shape = broadcast_shape(a_shape, b_shape)?;
     let n: usize = out_shape.iter().product();
-    let mut out = vec![0f32; n];
+    let mut out = crate::runtime::exec_f32_out(reuse, n);
     match (layout(a_shape, &out_shape), layout(b_shape, &out_shape)) {
         // Contiguous fast paths for the layouts LayerNorm and attention produce.
         (Layout::Full, Layout::Full) => {

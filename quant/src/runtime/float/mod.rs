@@ -17,7 +17,7 @@ mod softmax;
 mod sqrt;
 mod unary;
 
-pub use binary::{binary, BinaryOp};
+pub use binary::{binary, binary_into, BinaryOp};
 pub use gelu::gelu;
 pub use reduce::mean;
 pub use shape::broadcast_shape;
