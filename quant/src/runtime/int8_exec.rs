@@ -204,27 +204,20 @@ impl Prepared {
                     &mut out,
                 )?;
             }
-            (Op::Add, _) => int8::add(
-                operand(0)?,
-                operand(1)?,
-                qp(g, n, y)?,
-                Clamp::NONE,
-                &mut out,
-            )?,
-            (Op::Sub, _) => int8::sub(
-                operand(0)?,
-                operand(1)?,
-                qp(g, n, y)?,
-                Clamp::NONE,
-                &mut out,
-            )?,
-            (Op::Mul, _) => int8::mul(
-                operand(0)?,
-                operand(1)?,
-                qp(g, n, y)?,
-                Clamp::NONE,
-                &mut out,
-            )?,
+            (Op::Add | Op::Sub | Op::Mul, _) => {
+                let f = match n.op {
+                    Op::Add => int8::add,
+                    Op::Sub => int8::sub,
+                    _ => int8::mul,
+                };
+                f(
+                    operand(0)?,
+                    operand(1)?,
+                    qp(g, n, y)?,
+                    Clamp::NONE,
+                    &mut out,
+                )?
+            }
             (Op::Mean { axes, .. }, _) => int8::mean(
                 i8in(0)?,
                 &xs[0].shape,
