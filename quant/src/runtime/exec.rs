@@ -3,9 +3,7 @@
 
 use std::borrow::Cow;
 
-use inkling_autograd::{no_grad, Tensor};
-
-use super::float_ref::run_f32;
+use super::float_ref;
 use super::tensor::{Buf, Data};
 use crate::graph::{err, DType, Graph, ValueId};
 use crate::Result;
@@ -143,7 +141,7 @@ impl<'g> Session<'g> {
                 let reuse = spare[node.outputs[0].0].take();
                 if all_f32 {
                     let refs: Vec<&Buf> = xs.iter().map(|c| c.as_ref()).collect();
-                    run_node_f32_into(node, &refs, reuse)?
+                    float_ref::run(node, &refs, reuse)?
                 } else {
                     self.int8.run(g, i, &xs, reuse)?
                 }
@@ -176,68 +174,4 @@ impl<'g> Session<'g> {
         }
         outs
     }
-}
-
-/// Runs one float32 node on float32 operands.
-pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> Result<Buf> {
-    run_node_f32_into(node, xs, None)
-}
-
-/// A float32 output of `n` elements, reusing `reuse` when it fits.
-pub(crate) fn f32_out(reuse: Option<Data>, n: usize) -> Vec<f32> {
-    match reuse {
-        Some(Data::F32(v)) if v.len() == n => v,
-        _ => vec![0f32; n],
-    }
-}
-
-/// [`run_node_f32`], writing into `reuse` (the previous run's buffer of this value) when it can.
-fn run_node_f32_into(node: &crate::graph::Node, xs: &[&Buf], reuse: Option<Data>) -> Result<Buf> {
-    use super::float::{binary_into, BinaryOp};
-    use crate::graph::Op;
-    // Elementwise ops straight on the slices (no tensor copies): the bulk of a LayerNorm island.
-    let bop = match node.op {
-        Op::Add => Some(BinaryOp::Add),
-        Op::Sub => Some(BinaryOp::Sub),
-        Op::Mul => Some(BinaryOp::Mul),
-        Op::Div => Some(BinaryOp::Div),
-        Op::SquaredDifference => Some(BinaryOp::SquaredDifference),
-        _ => None,
-    };
-    if let (Some(op), [a, b]) = (bop, xs) {
-        if let (Some(av), Some(bv)) = (a.as_f32(), b.as_f32()) {
-            let (y, shape) = binary_into(op, av, &a.shape, bv, &b.shape, reuse)?;
-            return Ok(Buf::f32(&shape, y));
-        }
-    }
-    // The other float-island ops, also on the slices.
-    if let [x] = xs {
-        if let Some(v) = x.as_f32() {
-            let same = |y: Vec<f32>| Ok(Buf::f32(&x.shape, y));
-            match &node.op {
-                Op::Gelu => {
-                    let mut y = f32_out(reuse, v.len());
-                    inkling_kernels::xnn::gelu(inkling_kernels::kernels(), v, &mut y)?;
-                    return same(y);
-                }
-                Op::HardSwish => return same(super::float::hard_swish(v)),
-                Op::Softmax => {
-                    return same(super::float::softmax(v, &x.shape, super::float_ref::isa())?)
-                }
-                Op::Rsqrt => return same(super::float_ref::rsqrt(v)?),
-                _ => {}
-            }
-        }
-    }
-    let ts = xs
-        .iter()
-        .map(|b| match &b.data {
-            Data::F32(v) => Ok(Tensor::from_slice(&b.shape, v)?),
-            _ => Err(err(&node.name, "expected float32 operands")),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let refs: Vec<&Tensor> = ts.iter().collect();
-    let y = no_grad(|| run_f32(node, &refs))?;
-    let shape = y.shape().to_vec();
-    Ok(Buf::f32(&shape, y.into_vec()))
 }

@@ -1,14 +1,73 @@
-//! The float32 executor of one node, on the autograd ops (so a traced graph reproduces the model's
-//! forward pass) except where the float islands need XNNPACK's exact arithmetic.
+//! The float32 executor of one node. The ops of the float islands (elementwise, MEAN, RSQRT, GELU,
+//! SOFTMAX, HARD_SWISH) run on the slices with XNNPACK's exact arithmetic; the rest on the autograd
+//! ops, so a traced graph reproduces the model's forward pass.
 
-use inkling_autograd::{ops, Tensor};
+use inkling_autograd::{no_grad, ops, Tensor};
 
 use super::float::{self, BinaryOp};
+use super::tensor::{Buf, Data};
 use crate::graph::{err, Act, Node, Op, Padding};
 use crate::Result;
 
-/// Runs a float32 node on float32 inputs.
-pub(crate) fn run_f32(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
+/// Runs a float32 node on float32 operands, writing into `reuse` (the previous run's buffer of this
+/// value) when the op can.
+pub(crate) fn run(node: &Node, xs: &[&Buf], reuse: Option<Data>) -> Result<Buf> {
+    let e = |what: &str| err(&node.name, what);
+    let vals = xs
+        .iter()
+        .map(|b| b.as_f32().ok_or_else(|| e("expected float32 operands")))
+        .collect::<Result<Vec<_>>>()?;
+    let bop = match node.op {
+        Op::Add => Some(BinaryOp::Add),
+        Op::Sub => Some(BinaryOp::Sub),
+        Op::Mul => Some(BinaryOp::Mul),
+        Op::Div => Some(BinaryOp::Div),
+        Op::SquaredDifference => Some(BinaryOp::SquaredDifference),
+        _ => None,
+    };
+    if let (Some(op), [a, b]) = (bop, xs) {
+        let (y, shape) = float::binary_into(op, vals[0], &a.shape, vals[1], &b.shape, reuse)?;
+        return Ok(Buf::f32(&shape, y));
+    }
+    if let ([x], [v]) = (xs, vals.as_slice()) {
+        let same = |y: Vec<f32>| Ok(Buf::f32(&x.shape, y));
+        match &node.op {
+            Op::Gelu => {
+                let mut y = f32_out(reuse, v.len());
+                inkling_kernels::xnn::gelu(inkling_kernels::kernels(), v, &mut y)?;
+                return same(y);
+            }
+            Op::HardSwish => return same(float::hard_swish(v)),
+            Op::Softmax => return same(float::softmax(v, &x.shape, isa())?),
+            Op::Rsqrt => return same(rsqrt(v)?),
+            Op::Mean { axes, keep_dims } => {
+                let (y, _) = float::mean(v, &x.shape, axes, isa())?;
+                return Ok(Buf::f32(&node_shape(&x.shape, axes, *keep_dims), y));
+            }
+            _ => {}
+        }
+    }
+    let ts = xs
+        .iter()
+        .zip(&vals)
+        .map(|(b, v)| Ok(Tensor::from_slice(&b.shape, v)?))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    let y = no_grad(|| run_tensor(node, &refs))?;
+    let shape = y.shape().to_vec();
+    Ok(Buf::f32(&shape, y.into_vec()))
+}
+
+/// A float32 output of `n` elements, reusing `reuse` when it fits.
+pub(crate) fn f32_out(reuse: Option<Data>, n: usize) -> Vec<f32> {
+    match reuse {
+        Some(Data::F32(v)) if v.len() == n => v,
+        _ => vec![0f32; n],
+    }
+}
+
+/// The ops [`run`] leaves to the autograd ops.
+fn run_tensor(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
     let e = |what: &str| err(&node.name, what);
     let arg = |i: usize| xs.get(i).copied().ok_or_else(|| e("missing operand"));
     let y = match &node.op {
@@ -60,34 +119,6 @@ pub(crate) fn run_f32(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
             activate(ops::permute(&y, &[0, 2, 3, 1])?, *act)?
         }
         Op::BatchMatmul { adj_x, adj_y } => ops::matmul(arg(0)?, arg(1)?, *adj_x, *adj_y)?,
-        Op::Add => binary(BinaryOp::Add, arg(0)?, arg(1)?)?,
-        Op::Sub => binary(BinaryOp::Sub, arg(0)?, arg(1)?)?,
-        Op::Mul => binary(BinaryOp::Mul, arg(0)?, arg(1)?)?,
-        Op::Div => binary(BinaryOp::Div, arg(0)?, arg(1)?)?,
-        Op::SquaredDifference => binary(BinaryOp::SquaredDifference, arg(0)?, arg(1)?)?,
-        Op::Mean { axes, .. } => {
-            let x = arg(0)?;
-            let (y, _) = float::mean(x.data(), x.shape(), axes, isa())?;
-            let shape = node_shape(
-                x.shape(),
-                axes,
-                matches!(
-                    node.op,
-                    Op::Mean {
-                        keep_dims: true,
-                        ..
-                    }
-                ),
-            );
-            Tensor::new(&shape, y)?
-        }
-        Op::Rsqrt => same(arg(0)?, rsqrt(arg(0)?.data())?)?,
-        Op::Gelu => same(arg(0)?, float::gelu(arg(0)?.data()))?,
-        Op::Softmax => {
-            let x = arg(0)?;
-            same(x, float::softmax(x.data(), x.shape(), isa())?)?
-        }
-        Op::HardSwish => same(arg(0)?, float::hard_swish(arg(0)?.data()))?,
         Op::Logistic => ops::sigmoid(arg(0)?)?,
         Op::Relu => ops::relu(arg(0)?)?,
         Op::Reshape { shape } => arg(0)?.with_shape(shape)?,
@@ -111,6 +142,16 @@ pub(crate) fn run_f32(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
             let s = ops::mul(g, &inv)?;
             ops::add(&ops::mul(&ops::sub(arg(0)?, m)?, &s)?, b)?
         }
+        Op::Add
+        | Op::Sub
+        | Op::Mul
+        | Op::Div
+        | Op::SquaredDifference
+        | Op::Mean { .. }
+        | Op::Rsqrt
+        | Op::Gelu
+        | Op::Softmax
+        | Op::HardSwish => return Err(e("has the wrong number of operands")),
         Op::Quantize | Op::Dequantize => return Err(e("is not a float32 op")),
     };
     Ok(y)
@@ -169,15 +210,6 @@ pub(crate) fn isa() -> float::Isa {
         inkling_kernels::Isa::Avx512Vnni => float::Isa::Avx512f,
         _ => float::Isa::Avx2,
     }
-}
-
-fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let (y, shape) = float::binary(op, a.data(), a.shape(), b.data(), b.shape())?;
-    Ok(Tensor::new(&shape, y)?)
-}
-
-fn same(x: &Tensor, y: Vec<f32>) -> Result<Tensor> {
-    Ok(Tensor::new(x.shape(), y)?)
 }
 
 fn node_shape(x: &[usize], axes: &[usize], keep: bool) -> Vec<usize> {

@@ -141,7 +141,7 @@ impl Prepared {
             Ok(Operand::new(i8in(j)?, &xs[j].shape, qp(g, n, n.inputs[j])?))
         };
         if let Op::Dequantize = n.op {
-            let mut out = super::exec_f32_out(reuse, numel);
+            let mut out = super::f32_out(reuse, numel);
             int8::dequantize(i8in(0)?, qp(g, n, n.inputs[0])?, &mut out)?;
             return Ok(Buf::f32(&shape, out));
         }

@@ -9,7 +9,12 @@ mod layout;
 mod tensor;
 
 pub use exec::Session;
-pub(crate) use exec::{f32_out as exec_f32_out, run_node_f32};
+pub(crate) use float_ref::f32_out;
+
+/// Runs one float32 node on float32 operands (constant folding).
+pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> crate::Result<Buf> {
+    float_ref::run(node, xs, None)
+}
 
 /// TFLite SAME padding (before, after) along one axis.
 pub fn same_pads(input: usize, k: usize, stride: usize) -> (usize, usize) {

@@ -56,7 +56,7 @@ pub fn binary_into(
     check_len("binary", b_shape, b.len())?;
     let out_shape = broadcast_shape(a_shape, b_shape)?;
     let n: usize = out_shape.iter().product();
-    let mut out = crate::runtime::exec_f32_out(reuse, n);
+    let mut out = crate::runtime::f32_out(reuse, n);
     match (layout(a_shape, &out_shape), layout(b_shape, &out_shape)) {
         // Contiguous fast paths for the layouts LayerNorm and attention produce.
         (Layout::Full, Layout::Full) => {
