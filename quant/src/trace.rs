@@ -332,7 +332,7 @@ fn tflite_padding(
         return Ok(Padding::Valid);
     }
     let same = |input: usize, k: usize, s: usize, p: usize| {
-        crate::runtime::same_pads(input, k, s) == (p, p)
+        Padding::Same.pads(input, k, s) == (p, p)
             && (input + 2 * p - k) / s + 1 == input.div_ceil(s)
     };
     if same(xshape[2], k.0, s.0, p.0) && same(xshape[3], k.1, s.1, p.1) {

@@ -22,6 +22,21 @@ pub enum Padding {
     Same,
 }
 
+impl Padding {
+    /// Zero rows (or columns) before and after an axis of `input` elements for a kernel of `k`
+    /// taps at `stride` (dilation 1), as TFLite pads.
+    pub fn pads(self, input: usize, k: usize, stride: usize) -> (usize, usize) {
+        match self {
+            Padding::Valid => (0, 0),
+            Padding::Same => {
+                let out = input.div_ceil(stride);
+                let total = ((out.max(1) - 1) * stride + k).saturating_sub(input);
+                (total / 2, total - total / 2)
+            }
+        }
+    }
+}
+
 /// What a node computes. Layouts are TFLite's: NHWC activations, OHWI conv filters, 1HWC
 /// depthwise filters, `[N, K]` fully-connected weights.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,7 +6,7 @@ use inkling_autograd::{no_grad, ops, Tensor};
 
 use super::float::{self, BinaryOp};
 use super::tensor::{Buf, Data};
-use crate::graph::{err, Act, Node, Op, Padding};
+use crate::graph::{err, Act, Node, Op};
 use crate::Result;
 
 /// Runs a float32 node on float32 operands, writing into `reuse` (the previous run's buffer of this
@@ -102,8 +102,8 @@ fn run_tensor(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
                 ops::permute(arg(1)?, &[0, 3, 1, 2])?
             };
             let (kh, kw) = (w.dim(2), w.dim(3));
-            let (pt, pb) = pads(x.dim(2), kh, stride.0, *padding);
-            let (pl, pr) = pads(x.dim(3), kw, stride.1, *padding);
+            let (pt, pb) = padding.pads(x.dim(2), kh, stride.0);
+            let (pl, pr) = padding.pads(x.dim(3), kw, stride.1);
             let x = zero_pad(&x, pt, pb, pl, pr)?;
             let spec = ops::Conv2dSpec {
                 stride: *stride,
@@ -155,18 +155,6 @@ fn run_tensor(node: &Node, xs: &[&Tensor]) -> Result<Tensor> {
         Op::Quantize | Op::Dequantize => return Err(e("is not a float32 op")),
     };
     Ok(y)
-}
-
-/// TFLite padding (before, after) along one spatial axis.
-pub(crate) fn pads(input: usize, k: usize, stride: usize, padding: Padding) -> (usize, usize) {
-    match padding {
-        Padding::Valid => (0, 0),
-        Padding::Same => {
-            let out = input.div_ceil(stride);
-            let total = ((out - 1) * stride + k).saturating_sub(input);
-            (total / 2, total - total / 2)
-        }
-    }
 }
 
 fn zero_pad(x: &Tensor, top: usize, bottom: usize, left: usize, right: usize) -> Result<Tensor> {

@@ -68,13 +68,6 @@ fn clamp(act: Act, y: QParams) -> Result<Clamp> {
     }
 }
 
-fn padding(p: Padding) -> int8::Padding {
-    match p {
-        Padding::Same => int8::Padding::Same,
-        Padding::Valid => int8::Padding::Valid,
-    }
-}
-
 impl Prepared {
     pub(crate) fn new(g: &Graph) -> Result<Prepared> {
         let mut kernels = Vec::with_capacity(g.nodes.len());
@@ -263,5 +256,5 @@ fn window(
     let &[b, h, wd, c] = x else {
         return Err(bad(n, "input must be NHWC"));
     };
-    Window::new([b, h, wd, c], (w[1], w[2]), stride, padding(p))
+    Window::new([b, h, wd, c], (w[1], w[2]), stride, p)
 }

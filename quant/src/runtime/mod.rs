@@ -10,14 +10,9 @@ mod tensor;
 
 pub use exec::Session;
 pub(crate) use float_ref::f32_out;
+pub use tensor::{Buf, Data};
 
 /// Runs one float32 node on float32 operands (constant folding).
 pub(crate) fn run_node_f32(node: &crate::graph::Node, xs: &[&Buf]) -> crate::Result<Buf> {
     float_ref::run(node, xs, None)
 }
-
-/// TFLite SAME padding (before, after) along one axis.
-pub fn same_pads(input: usize, k: usize, stride: usize) -> (usize, usize) {
-    float_ref::pads(input, k, stride, crate::graph::Padding::Same)
-}
-pub use tensor::{Buf, Data};

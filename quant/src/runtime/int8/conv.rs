@@ -8,16 +8,8 @@ use super::requant::{
     channel_scales, check_conv_scales, check_qparams, output_bounds, requant, Clamp,
 };
 use super::{check_len, numel, shape_err};
+pub use crate::graph::Padding;
 use crate::{QParams, Result};
-
-/// TFLite's padding modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Padding {
-    /// Output `ceil(in / stride)`, padding split with the extra row/column at the bottom/right.
-    Same,
-    /// No padding.
-    Valid,
-}
 
 /// A 2-D sliding window over an NHWC input: sizes, stride and explicit pads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,19 +42,9 @@ impl Window {
                 format!("kernel {kernel:?} / stride {stride:?} has a zero"),
             ));
         }
-        let pad = |size: usize, k: usize, s: usize| {
-            let out = size.div_ceil(s);
-            let total = ((out.max(1) - 1) * s + k).saturating_sub(size);
-            (total / 2, total - total / 2)
-        };
-        let pads = match padding {
-            Padding::Valid => [0; 4],
-            Padding::Same => {
-                let (t, b) = pad(input[1], kh, sh);
-                let (l, r) = pad(input[2], kw, sw);
-                [t, b, l, r]
-            }
-        };
+        let (t, b) = padding.pads(input[1], kh, sh);
+        let (l, r) = padding.pads(input[2], kw, sw);
+        let pads = [t, b, l, r];
         let win = Window {
             input,
             kernel,
