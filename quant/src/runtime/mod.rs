@@ -1,5 +1,6 @@
 //! Executes a graph: float32 ops, and int8 ops with XNNPACK's arithmetic.
 
+pub(crate) mod broadcast;
 mod exec;
 pub mod float;
 mod float_ref;

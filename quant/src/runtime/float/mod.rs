@@ -17,10 +17,10 @@ mod softmax;
 mod sqrt;
 mod unary;
 
+pub use crate::runtime::broadcast::broadcast_shape;
 pub use binary::{binary, binary_into, BinaryOp};
 pub use gelu::gelu;
 pub use reduce::mean;
-pub use shape::broadcast_shape;
 pub use softmax::softmax;
 pub use sqrt::{rsqrt, rsqrt_with, sqrt, sqrt_with};
 pub use unary::hard_swish;

@@ -11,7 +11,9 @@
 use super::requant::{
     check_add_scales, check_mul_scales, check_qparams, output_bounds, requant, Clamp,
 };
-use super::{check_len, numel, shape_err};
+pub use crate::runtime::broadcast::broadcast_shape;
+
+use super::{check_len, numel};
 use crate::{QParams, Result};
 
 /// An int8 tensor operand: data, shape and quantization.
@@ -32,35 +34,6 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// The numpy broadcast of two shapes, or an error when a pair of dimensions is neither equal nor 1.
-pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
-    let rank = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
-    (0..rank)
-        .map(|i| match (dim(a, i), dim(b, i)) {
-            (x, y) if x == y || y == 1 => Ok(x),
-            (1, y) => Ok(y),
-            _ => Err(shape_err(
-                "broadcast",
-                format!("shapes {a:?} and {b:?} do not broadcast"),
-            )),
-        })
-        .collect()
-}
-
-/// Element strides of `s` inside the broadcast shape `out` (0 along broadcast dimensions).
-fn strides(s: &[usize], out: &[usize]) -> Vec<usize> {
-    let mut st = vec![0; out.len()];
-    let mut acc = 1;
-    for (i, &d) in s.iter().enumerate().rev() {
-        if d != 1 {
-            st[out.len() - s.len() + i] = acc;
-        }
-        acc *= d;
-    }
-    st
-}
-
 /// Calls `f(a, b)` for every output element of the broadcast of `a` and `b`, in row-major order.
 fn broadcast_map(
     op: &str,
@@ -73,35 +46,7 @@ fn broadcast_map(
     check_len(op, "input B", numel(op, b.shape)?, b.data.len())?;
     let shape = broadcast_shape(a.shape, b.shape)?;
     check_len(op, "output", numel(op, &shape)?, out.len())?;
-    if out.is_empty() {
-        return Ok(());
-    }
-    let (sa, sb) = (strides(a.shape, &shape), strides(b.shape, &shape));
-    // Odometer over all but the last dimension; the last one is the inner loop.
-    let rank = shape.len();
-    let inner = shape.last().copied().unwrap_or(1);
-    let (ia, ib) = (
-        sa.last().copied().unwrap_or(0),
-        sb.last().copied().unwrap_or(0),
-    );
-    let mut idx = vec![0usize; rank.saturating_sub(1)];
-    let (mut oa, mut ob) = (0usize, 0usize);
-    for row in out.chunks_exact_mut(inner) {
-        for (j, y) in row.iter_mut().enumerate() {
-            *y = f(a.data[oa + j * ia], b.data[ob + j * ib]);
-        }
-        for d in (0..idx.len()).rev() {
-            idx[d] += 1;
-            oa += sa[d];
-            ob += sb[d];
-            if idx[d] < shape[d] {
-                break;
-            }
-            oa -= sa[d] * shape[d];
-            ob -= sb[d] * shape[d];
-            idx[d] = 0;
-        }
-    }
+    crate::runtime::broadcast::broadcast_map((a.data, a.shape), (b.data, b.shape), &shape, out, f);
     Ok(())
 }
 
