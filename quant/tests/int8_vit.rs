@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{input, vit_graphs as graphs, write_npy};
+use common::{input, vit_graphs as graphs, write_buf};
 use inkling_quant::export::{tflite::read_model, to_tflite, ModelInfo};
 use inkling_quant::graph::DType;
 use inkling_quant::ptq::layer_errors;
@@ -73,19 +73,8 @@ fn vit_tflite_files_run_in_litert_like_ours() {
         let s = Session::new(graph).unwrap();
         let x = input(7);
         let y = s.run(vec![x.clone()]).unwrap();
-        write_npy(
-            &dir.join(format!("{name}.in0.npy")),
-            &x.shape,
-            x.as_f32().unwrap(),
-        );
-        match y[0].as_i8() {
-            Some(v) => write_npy(&dir.join(format!("{name}.out0.npy")), &y[0].shape, v),
-            None => write_npy(
-                &dir.join(format!("{name}.out0.npy")),
-                &y[0].shape,
-                y[0].as_f32().unwrap(),
-            ),
-        }
+        write_buf(&dir.join(format!("{name}.in0.npy")), &x);
+        write_buf(&dir.join(format!("{name}.out0.npy")), &y[0]);
     }
     std::fs::write(dir.join("vit_f32.json"), r#"{"atol": 1e-4}"#).unwrap();
     let log = common::litert_check(&dir, &[]);

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::write_npy;
+use common::write_buf;
 use inkling_quant::export::tflite::{read_model, TensorType};
 use inkling_quant::export::{to_tflite, ModelInfo};
 use inkling_quant::graph::{Act, DType, Graph, Op, Padding, Quant, ValueId};
@@ -533,17 +533,9 @@ fn export_and_run(name: &str, g: &Graph, xs: &[Buf], dir: Option<&Path>) -> Buf 
     if let Some(dir) = dir {
         std::fs::write(dir.join(format!("{name}.tflite")), &bytes).unwrap();
         for (i, x) in xs.iter().enumerate() {
-            write_npy(
-                &dir.join(format!("{name}.in{i}.npy")),
-                &x.shape,
-                x.as_f32().unwrap(),
-            );
+            write_buf(&dir.join(format!("{name}.in{i}.npy")), x);
         }
-        let out = dir.join(format!("{name}.out0.npy"));
-        match y.as_i8() {
-            Some(v) => write_npy(&out, &y.shape, v),
-            None => write_npy(&out, &y.shape, y.as_f32().unwrap()),
-        }
+        write_buf(&dir.join(format!("{name}.out0.npy")), &y);
     }
     y
 }

@@ -12,42 +12,38 @@ use inkling_quant::ptq::{convert, Calibrator, ObserverKind};
 use inkling_quant::runtime::Buf;
 use inkling_quant::{passes, trace};
 
-/// Element types the `.npy` helper writes.
+/// Element types the tests write as `.npy` and as raw little-endian buffers.
 pub trait NpyElem: Copy {
-    const DESCR: &'static str;
+    /// The elements as a runtime tensor of `shape`.
+    fn buf(shape: &[usize], data: &[Self]) -> Buf;
+    /// Little-endian bytes of one element.
     fn le(self) -> Vec<u8>;
 }
 impl NpyElem for f32 {
-    const DESCR: &'static str = "<f4";
+    fn buf(shape: &[usize], data: &[f32]) -> Buf {
+        Buf::f32(shape, data.to_vec())
+    }
     fn le(self) -> Vec<u8> {
         self.to_le_bytes().to_vec()
     }
 }
 impl NpyElem for i8 {
-    const DESCR: &'static str = "|i1";
+    fn buf(shape: &[usize], data: &[i8]) -> Buf {
+        Buf::i8(shape, data.to_vec())
+    }
     fn le(self) -> Vec<u8> {
         self.to_le_bytes().to_vec()
     }
 }
 
-/// Writes a C-order `.npy` (format 1.0).
+/// Writes `data` of `shape` as a C-order `.npy` (the crate's writer).
 pub fn write_npy<T: NpyElem>(path: &Path, shape: &[usize], data: &[T]) {
-    let dims: Vec<String> = shape.iter().map(|d| format!("{d},")).collect();
-    let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
-        T::DESCR,
-        dims.join(" ")
-    );
-    // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data.iter().flat_map(|x| x.le()));
-    std::fs::write(path, out).unwrap();
+    write_buf(path, &T::buf(shape, data));
+}
+
+/// Writes a runtime tensor as `.npy`.
+pub fn write_buf(path: &Path, b: &Buf) {
+    inkling_quant::export::npy::write_npy(path, b).unwrap();
 }
 
 /// `shared/tools/litert_check.py` in the nearest ancestor of the crate that has it.
