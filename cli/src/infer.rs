@@ -110,17 +110,15 @@ fn accuracy(
         })
         .collect();
     let side = input_shape.get(1).copied().unwrap_or(28);
-    let pre = Preprocess {
-        invert: info.invert,
-        mean: info.mean,
-        std: info.std,
-        size: side,
-        resize: if side == inkling::data::IMAGE_SIDE {
-            inkling::data::pipeline::Resize::Nearest
-        } else {
-            inkling::data::pipeline::Resize::Bilinear
+    let pre = crate::train::sized(
+        Preprocess {
+            invert: info.invert,
+            mean: info.mean,
+            std: info.std,
+            ..Preprocess::default()
         },
-    };
+        side,
+    );
     let images = crate::images::load(&data.source, (0..data.source.len()).collect(), pre)?;
     let mut hits = 0usize;
     let mut hash = Fnv::default();

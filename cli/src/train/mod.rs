@@ -255,14 +255,19 @@ fn model_config(args: &TrainArgs, classes: usize) -> Result<VitConfig> {
 /// The loader preprocessing for a model: the reference normalisation at the model's input size.
 pub fn preprocess_for(model: &dyn Model) -> Preprocess {
     let [_, h, _] = model.input_shape();
+    sized(Preprocess::default(), h)
+}
+
+/// `pre` producing `side`×`side` images: nearest for the native 28×28, bilinear otherwise.
+pub fn sized(pre: Preprocess, side: usize) -> Preprocess {
     Preprocess {
-        size: h,
-        resize: if h == IMAGE_SIDE {
+        size: side,
+        resize: if side == IMAGE_SIDE {
             Resize::Nearest
         } else {
             Resize::Bilinear
         },
-        ..Preprocess::default()
+        ..pre
     }
 }
 
@@ -314,13 +319,8 @@ fn save(ck: &Checkpoint, path: &Path) -> Result<()> {
 
 /// Runs `inkling train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let threads = args
-        .threads
-        .unwrap_or_else(inkling::kernels::threads::num_threads);
-    if threads == 0 {
-        return Err("--threads must be at least 1".into());
-    }
-    inkling::kernels::threads::set_num_threads(threads);
+    crate::trained::set_threads(args.threads)?;
+    let threads = inkling::kernels::threads::num_threads();
     let ks = inkling::kernels::init()?;
     autograd::profile::set_enabled(args.profile);
 
