@@ -62,10 +62,7 @@ fn const_range(v: &Value) -> Option<(f32, f32)> {
 }
 
 /// Chooses per-tensor parameters for every value an int8 node reads or writes.
-fn choose_qparams(
-    g: &Graph,
-    ranges: &HashMap<ValueId, (f32, f32)>,
-) -> Result<HashMap<ValueId, QParams>> {
+fn choose_qparams(g: &Graph, ranges: &HashMap<ValueId, (f32, f32)>) -> HashMap<ValueId, QParams> {
     let n = g.values.len();
     let mut groups = Groups((0..n).collect());
     let mut symmetric_v = vec![false; n];
@@ -123,12 +120,12 @@ fn choose_qparams(
         };
         out.insert(ValueId(v), q);
     }
-    Ok(out)
+    out
 }
 
 /// Converts `g` (float32, prepared) to int8 given calibrated activation ranges.
 pub fn convert(g: &Graph, ranges: &HashMap<ValueId, (f32, f32)>) -> Result<Graph> {
-    let qp = choose_qparams(g, ranges)?;
+    let qp = choose_qparams(g, ranges);
     let mut c = Converter {
         src: g,
         out: Graph::default(),

@@ -32,14 +32,12 @@ struct Acc {
 pub fn layer_errors(float: &Graph, int8: &Graph, inputs: &[Buf]) -> Result<Vec<LayerError>> {
     let fs = Session::new(float)?;
     let qs = Session::new(int8)?;
-    let name_of = |g: &Graph| -> HashMap<ValueId, usize> {
-        g.nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.outputs[0], i))
-            .collect()
-    };
-    let (fnodes, qnodes) = (name_of(float), name_of(int8));
+    let qnodes: HashMap<ValueId, usize> = int8
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.outputs[0], i))
+        .collect();
     let float_by_name: HashMap<&str, ValueId> = float
         .nodes
         .iter()
@@ -49,7 +47,8 @@ pub fn layer_errors(float: &Graph, int8: &Graph, inputs: &[Buf]) -> Result<Vec<L
     for x in inputs {
         let mut fvals: HashMap<ValueId, Vec<f32>> = HashMap::new();
         fs.run_observed(vec![x.clone()], &mut |id, b| {
-            if let (Some(_), Some(v)) = (fnodes.get(&id), b.as_f32()) {
+            // Sessions report node outputs only.
+            if let Some(v) = b.as_f32() {
                 fvals.insert(id, v.to_vec());
             }
         })?;
