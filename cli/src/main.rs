@@ -10,6 +10,7 @@ mod pipeline;
 mod plot;
 mod profile;
 mod quantize;
+mod report;
 mod rng;
 mod train;
 mod trained;
@@ -48,7 +49,10 @@ enum Command {
     Export(export::ExportArgs),
     /// Run a `.tflite` file with Inkling's runtime: top-1 on data, or batch-1 latency.
     Infer(infer::InferArgs),
-    /// The main job: train, quantize to int8, export float32, and write report.md.
+    /// Compare every compression method on one checkpoint (same calibration set and split):
+    /// accuracy, size, latency (ours and LiteRT), peak memory; report.md, report.json and plots.
+    Report(Box<report::ReportArgs>),
+    /// The main job: train, compress with every method, export, and write the report.
     Pipeline(Box<pipeline::PipelineArgs>),
 }
 
@@ -93,6 +97,7 @@ fn main() {
         Command::Quantize(args) => quantize::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Infer(args) => infer::run(&args),
+        Command::Report(args) => report::run(&args).map(|r| report::print_summary(&r, &args)),
         Command::Pipeline(args) => pipeline::run(&args),
     };
     if let Err(e) = result {

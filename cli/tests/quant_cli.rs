@@ -200,26 +200,58 @@ fn pipeline_trains_quantizes_exports_and_reports() {
         "1",
         "--calibration-samples",
         "16",
+        "--latency-runs",
+        "3",
         "--out",
         &out,
     ]);
+    let run = dir.path("run");
     for f in [
         "best.safetensors",
         "model_int8.tflite",
         "model_float32.tflite",
-        "model_int8.report.json",
+        "report.md",
+        "report.json",
+        "accuracy_vs_size.svg",
+        "accuracy_vs_size.png",
+        "latency.svg",
+        "per_class_delta.png",
     ] {
-        assert!(dir.path("run").join(f).exists(), "{f} missing");
+        assert!(run.join(f).exists(), "{f} missing");
     }
-    let report = std::fs::read_to_string(dir.path("run").join("report.md")).unwrap();
+    let r = json(&std::fs::read_to_string(run.join("report.json")).unwrap());
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["method"], "float");
+    let row = |m: &str| rows.iter().find(|x| x["method"] == m).unwrap().clone();
+    let (float, int8) = (row("float"), row("int8"));
+    for x in [&float, &int8] {
+        let top1 = x["top1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&top1), "{x}");
+        assert_eq!(x["per_class"].as_array().unwrap().len(), 3);
+        assert!(x["ours"]["median_ms"].as_f64().unwrap() > 0.0, "{x}");
+        let file = run.join(x["file"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            x["bytes"].as_u64().unwrap()
+        );
+    }
+    assert!(int8["bytes"].as_u64() < float["bytes"].as_u64());
+    let c = &int8["check"];
+    let size_ratio = int8["bytes"].as_f64().unwrap() / float["bytes"].as_f64().unwrap();
+    assert!((c["size_ratio"].as_f64().unwrap() - size_ratio).abs() < 1e-12);
+    if std::env::var_os("INKLING_LITERT_PYTHON").is_some() {
+        assert_eq!(int8["litert"]["partitions"], 1, "{int8}");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(
-        report.contains("| int8 (PTQ, minmax observer, 16 calibration images)"),
+        report.contains("| int8 PTQ (minmax) | `model_int8.tflite` |"),
         "{report}"
     );
     assert!(
-        report.contains("FULLY_CONNECTED") || report.contains("BATCH_MATMUL"),
+        report.contains("![accuracy_vs_size.svg](accuracy_vs_size.svg)"),
         "{report}"
     );
+    assert!(report.contains("worst_layers"), "{report}");
 }
 
 /// See quant/tests/common: float islands were checked bit-exact against LiteRT on AVX-512 only.

@@ -6,26 +6,26 @@ use inkling::nn::metrics::{EpochRecord, Evaluation};
 use super::scene::{Anchor, Rgb, Scene, CHAR_WIDTH};
 
 /// Label and tick text size (one pixel per font dot in the PNG).
-const SMALL: f64 = 10.0;
+pub(super) const SMALL: f64 = 10.0;
 /// Title size (two pixels per font dot).
 const TITLE: f64 = 20.0;
 /// Longest class name shown in full; longer ones end in "...".
 const MAX_NAME: usize = 28;
 
-const RED: Rgb = Rgb(215, 48, 39);
+pub(super) const RED: Rgb = Rgb(215, 48, 39);
 const YELLOW: Rgb = Rgb(254, 224, 139);
-const GREEN: Rgb = Rgb(26, 152, 80);
+pub(super) const GREEN: Rgb = Rgb(26, 152, 80);
 const GRID: Rgb = Rgb(235, 235, 235);
 const DARK_BLUE: Rgb = Rgb(8, 48, 107);
-const SERIES: [Rgb; 3] = [Rgb(31, 119, 180), Rgb(255, 127, 14), Rgb(44, 160, 44)];
+pub(super) const SERIES: [Rgb; 3] = [Rgb(31, 119, 180), Rgb(255, 127, 14), Rgb(44, 160, 44)];
 
 /// Width in pixels of `n` characters at font `size`.
-fn text_width(n: usize, size: f64) -> f64 {
+pub(super) fn text_width(n: usize, size: f64) -> f64 {
     n as f64 * CHAR_WIDTH * size
 }
 
 /// `name`, cut to `MAX_NAME` characters.
-fn clip(name: &str) -> String {
+pub(super) fn clip(name: &str) -> String {
     if name.chars().count() <= MAX_NAME {
         name.to_string()
     } else {
@@ -44,7 +44,7 @@ pub(super) fn accuracy_colour(a: f64) -> Rgb {
 }
 
 /// A white scene of at least `width × height` pixels with a title and a grey subtitle line.
-fn titled(width: f64, height: f64, title: &str, sub: &str) -> Scene {
+pub(super) fn titled(width: f64, height: f64, title: &str, sub: &str) -> Scene {
     let mut s = Scene::new(width.ceil() as u32, height.ceil() as u32);
     s.text(10.0, 26.0, TITLE, Anchor::Start, Rgb::BLACK, title);
     s.text(10.0, 44.0, SMALL, Anchor::Start, Rgb::GREY, sub);
@@ -206,19 +206,20 @@ pub fn confusion(eval: &Evaluation, k: usize) -> Scene {
 const LEGEND_SLOTS: usize = 3;
 const LEGEND_CHARS: usize = 9;
 
-/// A plot area in pixels and the data range it shows.
-struct Axes {
-    x: f64,
-    y: f64,
-    w: f64,
-    h: f64,
-    lo: (f64, f64),
-    hi: (f64, f64),
+/// A plot area in pixels, the data range it shows and the x axis title.
+pub(super) struct Axes {
+    pub(super) x: f64,
+    pub(super) y: f64,
+    pub(super) w: f64,
+    pub(super) h: f64,
+    pub(super) lo: (f64, f64),
+    pub(super) hi: (f64, f64),
+    pub(super) xlabel: &'static str,
 }
 
 impl Axes {
     /// Data coordinates to pixels.
-    fn map(&self, (dx, dy): (f64, f64)) -> (f64, f64) {
+    pub(super) fn map(&self, (dx, dy): (f64, f64)) -> (f64, f64) {
         (
             self.x + (dx - self.lo.0) / (self.hi.0 - self.lo.0) * self.w,
             self.y + self.h - (dy - self.lo.1) / (self.hi.1 - self.lo.1) * self.h,
@@ -226,7 +227,7 @@ impl Axes {
     }
 
     /// Frame, grid lines and tick labels; `fmt_y` formats y tick values.
-    fn draw(&self, s: &mut Scene, title: &str, fmt_y: impl Fn(f64) -> String) {
+    pub(super) fn draw(&self, s: &mut Scene, title: &str, fmt_y: impl Fn(f64) -> String) {
         s.text(self.x, self.y - 8.0, 14.0, Anchor::Start, Rgb::BLACK, title);
         for t in nice_ticks(self.lo.1, self.hi.1, 5) {
             let (_, py) = self.map((self.lo.0, t));
@@ -263,7 +264,7 @@ impl Axes {
             SMALL,
             Anchor::Middle,
             Rgb::BLACK,
-            "epoch",
+            self.xlabel,
         );
     }
 
@@ -297,7 +298,7 @@ impl Axes {
 }
 
 /// About `target` round tick values (steps of 1, 2 or 5 × 10^k) within `[lo, hi]`.
-fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+pub(super) fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let range = hi - lo;
     if !(range.is_finite() && range > 0.0) {
         return Vec::new();
@@ -371,6 +372,7 @@ pub fn training_curves(log: &[EpochRecord]) -> Scene {
         h: PH,
         lo: (e_lo, loss_range.0),
         hi: (e_hi, loss_range.1),
+        xlabel: "epoch",
     };
     loss.draw(&mut s, "loss", |v| format!("{v}"));
     let pts = |f: fn(&EpochRecord) -> f64| -> Vec<(f64, f64)> {

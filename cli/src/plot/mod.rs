@@ -5,6 +5,7 @@
 //! rasteriser (`raster`), so the SVG and the PNG of a chart show the same thing.
 
 mod charts;
+mod compare;
 mod raster;
 mod scene;
 
@@ -15,6 +16,8 @@ use inkling::nn::metrics::{EpochRecord, Evaluation, WORST_K};
 
 use raster::Canvas;
 use scene::Scene;
+
+pub use compare::{LatencyBar, SizePoint};
 
 /// Per-class top-1 accuracy as horizontal bars, worst class at the top, as an SVG document.
 pub fn per_class_accuracy_svg(eval: &Evaluation) -> String {
@@ -70,6 +73,41 @@ pub fn write_eval_report(eval: &Evaluation, dir: &Path) -> io::Result<Vec<PathBu
     write_atomic(&paths[4], confusion_svg(eval, WORST_K).as_bytes())?;
     write_confusion_png(eval, WORST_K, &paths[5])?;
     Ok(paths.to_vec())
+}
+
+/// The compression report's charts, each as SVG and PNG in `dir`: `accuracy_vs_size`,
+/// `latency` (when any latency was measured) and `per_class_delta` (when there is a method besides
+/// float). Returns the file names written.
+pub fn write_compression_charts(
+    dir: &Path,
+    sizes: &[SizePoint],
+    latency: &[LatencyBar],
+    threads: usize,
+    classes: &[String],
+    deltas: &[(String, Vec<f64>)],
+) -> io::Result<Vec<String>> {
+    let mut scenes = vec![("accuracy_vs_size", compare::accuracy_vs_size(sizes))];
+    if latency
+        .iter()
+        .any(|l| l.ours.is_some() || l.litert.is_some())
+    {
+        scenes.push(("latency", compare::latency_bars(latency, threads)));
+    }
+    if !deltas.is_empty() {
+        scenes.push((
+            "per_class_delta",
+            compare::per_class_deltas(classes, deltas),
+        ));
+    }
+    let mut names = Vec::new();
+    for (stem, scene) in scenes {
+        let svg = format!("{stem}.svg");
+        write_atomic(&dir.join(&svg), scene.to_svg().as_bytes())?;
+        let png = format!("{stem}.png");
+        write_png(&scene, &dir.join(&png))?;
+        names.extend([svg, png]);
+    }
+    Ok(names)
 }
 
 /// Renders `scene` and writes it as a PNG file, atomically.
