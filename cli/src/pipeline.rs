@@ -35,6 +35,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     quantize::run(&QuantizeArgs {
         checkpoint: ck.clone(),
         method: "int8".into(),
+        alpha: "auto".into(),
+        bits: None,
         observer: args.observer.clone(),
         calibration_samples: args.calibration_samples,
         eval_samples: None,

@@ -83,22 +83,22 @@ fn site(g: &Graph, x: ValueId, consumers: &[usize]) -> Result<(Slot, Slot), Stri
             return Err(format!("{} has no constant float [N, {k}] weights", n.name));
         }
     }
-    let no_affine = |what: &str| {
-        let by = g
-            .producer(x)
-            .map(|p| format!("{} {}", g.nodes[p].op.name(), g.nodes[p].name))
-            .unwrap_or_else(|| "the caller".into());
-        format!("written by {by}, not a per-channel affine x·γ + β ({what})")
+    let Some(add) = g.producer(x) else {
+        return Err("a graph input: no per-channel affine x·γ + β writes it".into());
     };
-    let add = g.producer(x).ok_or_else(|| no_affine("a graph input"))?;
+    let by = format!("{} {}", g.nodes[add].op.name(), g.nodes[add].name);
+    let no_affine = |what: &str| format!("written by {by}, not a per-channel affine x·γ + β{what}");
+    if g.nodes[add].op != Op::Add {
+        return Err(no_affine(""));
+    }
     let (a, beta_slot) =
-        affine_operand(g, add, Op::Add, k).ok_or_else(|| no_affine("no ADD of a [K] constant"))?;
+        affine_operand(g, add, Op::Add, k).ok_or_else(|| no_affine(" (no [K] constant added)"))?;
     let mul = g
         .producer(a)
         .filter(|_| g.consumers(a) == [add] && !g.outputs.contains(&a))
-        .ok_or_else(|| no_affine("the ADD's other operand is not a MUL read only by it"))?;
-    let (_, gamma_slot) =
-        affine_operand(g, mul, Op::Mul, k).ok_or_else(|| no_affine("no MUL by a [K] constant"))?;
+        .ok_or_else(|| no_affine(" (what it adds to is not a MUL read only by it)"))?;
+    let (_, gamma_slot) = affine_operand(g, mul, Op::Mul, k)
+        .ok_or_else(|| no_affine(" (no multiplication by a [K] constant before it)"))?;
     Ok(((mul, gamma_slot), (add, beta_slot)))
 }
 
