@@ -252,16 +252,27 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         int8_bytes: bytes.len(),
         layers,
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    let report_path = out.with_extension("report.json");
-    write_file(&report_path, json.as_bytes())?;
-    if args.json {
+    write_report(&report, &out, args.json, print_report)
+}
+
+/// Writes `report` beside `out` as `.report.json`, then prints it as one JSON line when `json`,
+/// else as `print` writes it (given the report's path).
+pub fn write_report<R: serde::Serialize>(
+    report: &R,
+    out: &Path,
+    json: bool,
+    print: impl FnOnce(&R, &Path),
+) -> Result<()> {
+    let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let path = out.with_extension("report.json");
+    write_file(&path, text.as_bytes())?;
+    if json {
         println!(
             "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
+            serde_json::to_string(report).map_err(|e| e.to_string())?
         );
     } else {
-        print_report(&report, &report_path);
+        print(report, &path);
     }
     Ok(())
 }

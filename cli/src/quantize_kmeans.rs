@@ -11,7 +11,7 @@ use inkling::quant::export::{to_tflite, write_file};
 use inkling::quant::kmeans::{compressed_bytes, kmeans_share, KmeansLayer};
 
 use crate::data::Result;
-use crate::quantize::{inputs, top1, Inputs, QuantizeArgs};
+use crate::quantize::{inputs, top1, write_report, Inputs, QuantizeArgs};
 use crate::trained;
 
 /// What `--method kmeans` produced, for the report.
@@ -81,18 +81,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         compressed_bytes: compressed_bytes(&shared, &layers),
         layers,
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    let report_path = out.with_extension("report.json");
-    write_file(&report_path, json.as_bytes())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print_report(&report, &report_path);
-    }
-    Ok(())
+    write_report(&report, &out, args.json, print_report)
 }
 
 fn print_report(r: &Report, report_path: &Path) {

@@ -12,27 +12,40 @@ use rayon::prelude::*;
 
 use crate::data::Result;
 use crate::images::{argmax, Image};
-use crate::quantize::{bar, inputs, top1, Inputs, QuantizeArgs};
+use crate::quantize::{bar, inputs, top1, write_report, QuantizeArgs};
 use crate::trained;
 
-/// The strengths `--alpha auto` tries besides the unsmoothed graph (α = 0).
-pub const AUTO_ALPHAS: [f32; 6] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+/// The strengths `--alpha auto` tries: the unsmoothed graph (α = 0, plain PTQ) and 0.3 … 0.8.
+pub const AUTO_ALPHAS: [f32; 7] = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
 
 /// Every `HOLD_OUT`-th calibration image is held out to choose α.
 const HOLD_OUT: usize = 4;
 
-/// One strength of the sweep.
+/// How many standard errors smoothing must lower the held-out KL below the unsmoothed graph's to
+/// be chosen: a smaller difference is noise, and plain PTQ is kept.
+pub const MIN_GAIN_Z: f64 = 2.0;
+
+/// One strength of the sweep. Held-out figures come from an int8 graph whose ranges saw only the
+/// other calibration images.
 #[derive(serde::Serialize)]
 pub struct SweepPoint {
     /// Migration strength; 0 is the unsmoothed graph (plain PTQ).
     pub alpha: f32,
-    /// Mean squared error of int8 logits against float logits on the held-out calibration images,
-    /// with activation ranges from the other calibration images (lower is better).
+    /// The criterion: mean KL(float ‖ int8) of the class distributions on the held-out
+    /// calibration images (lower is better).
+    pub held_out_kl: f64,
+    /// How far this point's KL is below the unsmoothed one's, in standard errors of the paired
+    /// per-image difference (positive: better; none without an unsmoothed point).
+    pub kl_gain_z: Option<f64>,
+    /// Mean squared error of int8 against float logits on the held-out images.
     pub held_out_mse: f64,
-    /// Fraction of held-out calibration images where int8 and float agree on the class.
+    /// Fraction of held-out images where int8 and float agree on the class.
     pub held_out_agreement: f64,
     /// Validation top-1 of the int8 graph calibrated on every calibration image (when given).
     pub val_top1: Option<f64>,
+    /// Per held-out image KL, for the paired comparison.
+    #[serde(skip)]
+    per_image_kl: Vec<f64>,
     /// What smoothing did (none at α = 0).
     #[serde(skip)]
     pub summary: Option<SmoothSummary>,
@@ -46,10 +59,18 @@ pub struct SweepPoint {
 pub struct Sweep {
     /// One point per α, in the order asked.
     pub points: Vec<SweepPoint>,
-    /// Index of the point with the lowest held-out MSE (the earliest on ties).
+    /// Index of the chosen point: the lowest held-out KL among the unsmoothed graph and the
+    /// strengths that beat it by [`MIN_GAIN_Z`] standard errors.
     pub best: usize,
     /// Calibration images held out to measure the criterion.
     pub held_out: usize,
+}
+
+impl Sweep {
+    /// The chosen point.
+    pub fn chosen(&self) -> &SweepPoint {
+        &self.points[self.best]
+    }
 }
 
 /// For each α of `alphas` (0 = unsmoothed): smooth the float graph `g` with channel maxima of all
@@ -63,6 +84,9 @@ pub fn sweep(
     alphas: &[f32],
     observer: ObserverKind,
 ) -> Result<Sweep> {
+    if alphas.is_empty() {
+        return Err("a SmoothQuant sweep needs at least one α".into());
+    }
     if cal.len() < HOLD_OUT {
         return Err(format!(
             "SmoothQuant holds out every {HOLD_OUT}th calibration image to choose α: give at least {HOLD_OUT}"
@@ -110,17 +134,40 @@ pub fn sweep(
         };
         point.int8 = q;
     }
-    let best = points
-        .iter()
-        .enumerate()
-        .min_by(|a, b| a.1.held_out_mse.total_cmp(&b.1.held_out_mse))
-        .map(|(i, _)| i)
-        .unwrap_or(0);
+    let best = choose(&mut points);
     Ok(Sweep {
         points,
         best,
         held_out: held.len(),
     })
+}
+
+/// Fills in each point's paired gain over the unsmoothed point and returns the chosen index.
+fn choose(points: &mut [SweepPoint]) -> usize {
+    let Some(base) = points.iter().position(|p| p.alpha == 0.0) else {
+        return (0..points.len())
+            .min_by(|&a, &b| points[a].held_out_kl.total_cmp(&points[b].held_out_kl))
+            .unwrap_or(0);
+    };
+    let base_kl = points[base].per_image_kl.clone();
+    let mut best = base;
+    for i in 0..points.len() {
+        let d: Vec<f64> = base_kl
+            .iter()
+            .zip(&points[i].per_image_kl)
+            .map(|(b, a)| b - a)
+            .collect();
+        let n = d.len().max(1) as f64;
+        let mean = d.iter().sum::<f64>() / n;
+        let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let se = (var / n).sqrt();
+        let z = if se > 0.0 { mean / se } else { 0.0 };
+        points[i].kl_gain_z = Some(z);
+        if z >= MIN_GAIN_Z && points[i].held_out_kl < points[best].held_out_kl {
+            best = i;
+        }
+    }
+    best
 }
 
 /// The criterion of one α from float and int8 logits of the held-out images.
@@ -131,6 +178,7 @@ fn criterion(
     summary: Option<SmoothSummary>,
 ) -> SweepPoint {
     let (mut se, mut n, mut agree) = (0f64, 0usize, 0usize);
+    let mut per_image_kl = Vec::with_capacity(float.len());
     for (f, q) in float.iter().zip(int8) {
         se += f
             .iter()
@@ -139,15 +187,27 @@ fn criterion(
             .sum::<f64>();
         n += f.len();
         agree += usize::from(arg_max(f) == arg_max(q));
+        let (lf, lq) = (log_softmax(f), log_softmax(q));
+        per_image_kl.push(lf.iter().zip(&lq).map(|(a, b)| a.exp() * (a - b)).sum());
     }
+    let images = float.len().max(1) as f64;
     SweepPoint {
         alpha,
+        held_out_kl: per_image_kl.iter().sum::<f64>() / images,
+        kl_gain_z: None,
         held_out_mse: se / n.max(1) as f64,
-        held_out_agreement: agree as f64 / float.len().max(1) as f64,
+        held_out_agreement: agree as f64 / images,
         val_top1: None,
+        per_image_kl,
         summary,
         int8: Graph::default(),
     }
+}
+
+fn log_softmax(v: &[f32]) -> Vec<f64> {
+    let m = v.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+    let lse = m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+    v.iter().map(|&x| x as f64 - lse).collect()
 }
 
 fn arg_max(v: &[f32]) -> usize {
@@ -205,7 +265,7 @@ struct Report<'a> {
 pub fn run(args: &QuantizeArgs) -> Result<()> {
     let observer: ObserverKind = args.observer.parse()?;
     let (alphas, fixed) = match args.alpha.as_str() {
-        "auto" => ([&[0.0], &AUTO_ALPHAS[..]].concat(), None),
+        "auto" => (AUTO_ALPHAS.to_vec(), None),
         a => {
             let v: f32 = a
                 .parse()
@@ -217,21 +277,20 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         }
     };
     let path = &args.checkpoint;
-    let Inputs {
-        graph: g,
-        mut info,
-        cal,
-        val,
-        ..
-    } = inputs(args, true)?;
-    let sw = sweep(&g, &cal, &val, &alphas, observer)?;
-    let chosen = &sw.points[fixed.unwrap_or(sw.best)];
+    let inp = inputs(args, true)?;
+    let (g, cal, val) = (&inp.graph, &inp.cal, &inp.val);
+    let sw = sweep(g, cal, val, &alphas, observer)?;
+    let chosen = match fixed {
+        Some(i) => &sw.points[i],
+        None => sw.chosen(),
+    };
     let float_top1 = if val.is_empty() {
         None
     } else {
-        Some(top1(&g, &val, "float top-1")?)
+        Some(top1(g, val, "float top-1")?)
     };
-    let float_bytes = to_tflite(&g, &info)?.len();
+    let float_bytes = to_tflite(g, &inp.info)?.len();
+    let mut info = inp.info.clone();
     info.precision = "int8".into();
     let bytes = to_tflite(&chosen.int8, &info)?;
     let out = args
@@ -246,7 +305,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         observer: args.observer.clone(),
         alpha: args.alpha.clone(),
         chosen_alpha: chosen.alpha,
-        criterion: "mean squared error of int8 vs float logits on held-out calibration images",
+        criterion: "held-out calibration KL(float ‖ int8); smoothing only when ≥ 2 standard errors below plain PTQ's",
         calibration_samples: cal.len(),
         held_out_samples: sw.held_out,
         eval_samples: val.len(),
@@ -258,18 +317,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         sweep: &sw.points,
         smoothing: chosen.summary.as_ref(),
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    let report_path = out.with_extension("report.json");
-    write_file(&report_path, json.as_bytes())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print_report(&report, &report_path);
-    }
-    Ok(())
+    write_report(&report, &out, args.json, print_report)
 }
 
 fn print_report(r: &Report, report_path: &Path) {
@@ -283,15 +331,17 @@ fn print_report(r: &Report, report_path: &Path) {
         r.held_out_samples
     );
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
-    println!("     α  held-out MSE  agreement  val top-1");
+    println!("     α  held-out KL  gain (SE)  logits MSE  agreement  val top-1");
     for p in r.sweep {
         println!(
-            "{:>6}  {:>12.5}  {:>8.2}%  {:>9}{}",
+            "{:>6}  {:>11.6}  {:>9}  {:>10.5}  {:>8.2}%  {:>9}{}",
             if p.alpha == 0.0 {
                 "none".to_string()
             } else {
                 format!("{}", p.alpha)
             },
+            p.held_out_kl,
+            p.kl_gain_z.map_or("-".to_string(), |z| format!("{z:+.2}")),
             p.held_out_mse,
             100.0 * p.held_out_agreement,
             pct(p.val_top1),
