@@ -41,6 +41,8 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         "int8" => quantize::run(&QuantizeArgs {
             checkpoint: args.checkpoint.clone(),
             method: "int8".into(),
+            alpha: "auto".into(),
+            bits: None,
             observer: "minmax".into(),
             calibration_samples: inkling::data::pipeline::DEFAULT_CALIBRATION_SAMPLES,
             eval_samples: None,

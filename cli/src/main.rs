@@ -10,6 +10,8 @@ mod pipeline;
 mod plot;
 mod profile;
 mod quantize;
+mod quantize_kmeans;
+mod quantize_smooth;
 mod report;
 mod rng;
 mod train;

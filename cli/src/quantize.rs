@@ -25,9 +25,17 @@ pub struct QuantizeArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// `int8`: int8 per-channel weights and int8 activations; LayerNorm, softmax and GELU stay
-    /// float32 islands (as XNNPACK runs them).
+    /// float32 islands (as XNNPACK runs them). `smoothquant`: the same after SmoothQuant smoothing.
+    /// `kmeans`: float32 weights shared through 2^bits k-means centroids per layer.
     #[arg(long, default_value = "int8")]
     pub method: String,
+    /// `--method smoothquant`: migration strength α in (0, 1], or `auto` (sweep 0.3…0.8 and the
+    /// unsmoothed graph, choose on held-out calibration images).
+    #[arg(long, default_value = "auto")]
+    pub alpha: String,
+    /// `--method kmeans`: bits per weight index (2^bits shared values per layer; default 4).
+    #[arg(long)]
+    pub bits: Option<u32>,
     /// Activation range observer: minmax, moving-average, percentile or mse.
     #[arg(long, default_value = "minmax")]
     pub observer: String,
@@ -113,17 +121,23 @@ pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
     Ok(hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64)
 }
 
-/// Runs `inkling quantize`.
-pub fn run(args: &QuantizeArgs) -> Result<()> {
-    trained::set_threads(args.threads)?;
-    if args.method != "int8" {
-        return Err(format!(
-            "--method {:?}: only int8 is available (4-bit methods come with weight-only quantization)",
-            args.method
-        )
-        .into());
-    }
-    let observer: ObserverKind = args.observer.parse()?;
+/// What every method starts from: a checkpoint's float graph, its calibration images
+/// (class-balanced from the training split, not augmented) and its validation images.
+pub struct Inputs {
+    /// The float graph.
+    pub graph: Graph,
+    /// What an app needs to feed it.
+    pub info: ModelInfo,
+    /// Calibration images (empty unless asked for).
+    pub cal: Vec<Image>,
+    /// Validation images (`--eval-samples`, evenly spaced over the split).
+    pub val: Vec<Image>,
+    /// The training recipe's seed.
+    pub seed: u64,
+}
+
+/// Loads the checkpoint of `args` and its images (calibration images only when `calibration`).
+pub fn inputs(args: &QuantizeArgs, calibration: bool) -> Result<Inputs> {
     let path = &args.checkpoint;
     let mut t = trained::load(path)?;
     let recipe = t.recipe.clone().ok_or_else(|| {
@@ -134,14 +148,60 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     })?;
     let data = trained::training_data(&recipe, path)?;
     let split = trained::training_split(&recipe, &*data.source)?;
-    let n_cal = args.calibration_samples.min(split.train.len());
-    if n_cal == 0 {
-        return Err("--calibration-samples must be at least 1".into());
-    }
-    let cal_idx = calibration_indices(&*data.source, &split.train, n_cal, recipe.seed)?;
     let pre = preprocess_for(&*t.model);
-    let (g, mut info) = float_graph(&mut t)?;
-    let cal = crate::images::load(&data.source, cal_idx, pre)?;
+    let (graph, info) = float_graph(&mut t)?;
+    let cal = if calibration {
+        let n_cal = args.calibration_samples.min(split.train.len());
+        if n_cal == 0 {
+            return Err("--calibration-samples must be at least 1".into());
+        }
+        let cal_idx = calibration_indices(&*data.source, &split.train, n_cal, recipe.seed)?;
+        crate::images::load(&data.source, cal_idx, pre)?
+    } else {
+        Vec::new()
+    };
+    let n_eval = args
+        .eval_samples
+        .unwrap_or(split.val.len())
+        .min(split.val.len());
+    // Evenly spaced over the split (which is ordered by class), so a subset covers every class.
+    let picked: Vec<usize> = (0..n_eval)
+        .map(|i| split.val[i * split.val.len() / n_eval.max(1)])
+        .collect();
+    // Labels of the data are in the recipe's class order, which is the model's.
+    let val = crate::images::load(&data.source, picked, pre)?;
+    Ok(Inputs {
+        graph,
+        info,
+        cal,
+        val,
+        seed: recipe.seed,
+    })
+}
+
+/// Runs `inkling quantize`.
+pub fn run(args: &QuantizeArgs) -> Result<()> {
+    trained::set_threads(args.threads)?;
+    match args.method.as_str() {
+        "int8" => {}
+        "smoothquant" => return crate::quantize_smooth::run(args),
+        "kmeans" => return crate::quantize_kmeans::run(args),
+        m => {
+            return Err(format!(
+                "--method {m:?}: available are int8, smoothquant and kmeans (4-bit methods come with weight-only quantization)"
+            )
+            .into())
+        }
+    }
+    let observer: ObserverKind = args.observer.parse()?;
+    let path = &args.checkpoint;
+    let Inputs {
+        graph: g,
+        mut info,
+        cal,
+        val,
+        ..
+    } = inputs(args, true)?;
     let mut calibrator = Calibrator::new(&g, observer)?;
     let pb = bar("calibrate", cal.len());
     for im in &cal {
@@ -151,16 +211,6 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     pb.finish_and_clear();
     let q = convert(&g, &calibrator.ranges())?;
 
-    let n_eval = args
-        .eval_samples
-        .unwrap_or(split.val.len())
-        .min(split.val.len());
-    // Evenly spaced over the split (which is ordered by class), so a subset covers every class.
-    let picked: Vec<usize> = (0..n_eval)
-        .map(|i| split.val[i * split.val.len() / n_eval.max(1)])
-        .collect();
-    let val = crate::images::load(&data.source, picked, pre)?;
-    // Labels of the data are in the recipe's class order, which is the model's.
     let (float_top1, int8_top1) = if val.is_empty() {
         (None, None)
     } else {
@@ -202,16 +252,27 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         int8_bytes: bytes.len(),
         layers,
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    let report_path = out.with_extension("report.json");
-    write_file(&report_path, json.as_bytes())?;
-    if args.json {
+    write_report(&report, &out, args.json, print_report)
+}
+
+/// Writes `report` beside `out` as `.report.json`, then prints it as one JSON line when `json`,
+/// else as `print` writes it (given the report's path).
+pub fn write_report<R: serde::Serialize>(
+    report: &R,
+    out: &Path,
+    json: bool,
+    print: impl FnOnce(&R, &Path),
+) -> Result<()> {
+    let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let path = out.with_extension("report.json");
+    write_file(&path, text.as_bytes())?;
+    if json {
         println!(
             "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
+            serde_json::to_string(report).map_err(|e| e.to_string())?
         );
     } else {
-        print_report(&report, &report_path);
+        print(report, &path);
     }
     Ok(())
 }

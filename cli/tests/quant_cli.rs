@@ -262,3 +262,68 @@ fn lsb_allowance() -> Vec<&'static str> {
     }
     vec!["--max-lsb", "1"]
 }
+
+/// `inkling quantize --checkpoint ck --out dir/file --json --threads 1` plus `args`.
+fn quantize(dir: &Scratch, ck: &str, file: &str, args: &[&str]) -> serde_json::Value {
+    let out = dir.s(file);
+    let mut all = vec!["quantize", "--checkpoint", ck, "--out", &out, "--json"];
+    all.extend(["--threads", "1"]);
+    all.extend(args);
+    json(&ok(&all))
+}
+
+#[test]
+fn smoothquant_sweeps_alpha_and_kmeans_shares_weights() {
+    let dir = Scratch::new("smooth_kmeans");
+    let ck = train(&dir);
+    let cal = ["--calibration-samples", "24"];
+    let r = quantize(
+        &dir,
+        &ck,
+        "sq.tflite",
+        &[&["--method", "smoothquant"][..], &cal].concat(),
+    );
+    let sweep = r["sweep"].as_array().unwrap();
+    let alphas: Vec<f64> = sweep.iter().map(|p| p["alpha"].as_f64().unwrap()).collect();
+    assert_eq!(alphas.len(), 7, "{r}");
+    assert_eq!(alphas[0], 0.0);
+    assert_eq!(r["held_out_samples"], 6);
+    // The chosen point: the lowest held-out KL among plain PTQ and the strengths that beat it by
+    // two standard errors.
+    let kl = |p: &serde_json::Value| p["held_out_kl"].as_f64().unwrap();
+    let eligible =
+        |p: &&serde_json::Value| p["alpha"] == 0.0 || p["kl_gain_z"].as_f64().unwrap() >= 2.0;
+    let best = sweep
+        .iter()
+        .filter(eligible)
+        .min_by(|a, b| kl(a).total_cmp(&kl(b)))
+        .unwrap();
+    assert_eq!(r["chosen_alpha"], best["alpha"]);
+    assert_eq!(r["int8_top1"], best["val_top1"]);
+    assert_eq!(r["ptq_top1"], sweep[0]["val_top1"]);
+    assert!(std::path::Path::new(&dir.s("sq.report.json")).exists());
+
+    let fixed = [
+        "--method",
+        "smoothquant",
+        "--alpha",
+        "0.5",
+        "--eval-samples",
+        "30",
+    ];
+    let f = quantize(&dir, &ck, "sq5.tflite", &[&fixed[..], &cal].concat());
+    assert_eq!(f["chosen_alpha"], 0.5);
+    // One block (LN1 → q, k, v; LN2 → fc1) and the final norm → head.
+    assert_eq!(f["smoothing"]["smoothed"].as_array().unwrap().len(), 3);
+
+    let km = ["--method", "kmeans", "--bits", "3", "--eval-samples", "30"];
+    let k = quantize(&dir, &ck, "km.tflite", &km);
+    let layers = k["layers"].as_array().unwrap();
+    assert!(!layers.is_empty());
+    assert!(
+        layers.iter().all(|l| l["clusters"].as_u64().unwrap() <= 8),
+        "{k}"
+    );
+    assert!(k["compressed_bytes"].as_u64().unwrap() < k["params_bytes"].as_u64().unwrap());
+    assert!(k["kmeans_top1"].as_f64().is_some());
+}

@@ -5,10 +5,12 @@ pub use inkling_nn as nn;
 mod error;
 pub mod export;
 pub mod graph;
+pub mod kmeans;
 pub mod passes;
 pub mod ptq;
 pub mod qparams;
 pub mod runtime;
+pub mod smooth;
 mod trace;
 
 pub use error::{Error, Result};

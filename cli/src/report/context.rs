@@ -25,6 +25,8 @@ pub struct Context {
     pub cal: Vec<Image>,
     /// Validation images (evenly spaced over the split, so every class is covered).
     pub val: Vec<Image>,
+    /// The training run's seed (for seeded methods).
+    pub seed: u64,
 }
 
 impl Context {
@@ -59,6 +61,7 @@ impl Context {
             info,
             cal,
             val,
+            seed: recipe.seed,
         })
     }
 }

@@ -127,7 +127,7 @@ fn details(s: &mut String, d: &serde_json::Value) {
                     .map(|o| o.keys().collect())
                     .unwrap_or_default();
                 cols.sort_by_key(|c| !rows[0][c.as_str()].is_string());
-                let _ = writeln!(s, "{k}:\n");
+                let _ = writeln!(s, "\n{k}:\n");
                 let _ = writeln!(
                     s,
                     "| {} |",
@@ -154,6 +154,7 @@ fn details(s: &mut String, d: &serde_json::Value) {
 fn cell(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f != 0.0 && f.abs() < 0.01 => format!("{f:.3e}"),
             Some(f) if n.is_f64() => format!("{f:.4}"),
             _ => n.to_string(),
         },

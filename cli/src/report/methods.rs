@@ -4,12 +4,15 @@
 use inkling::quant::graph::Graph;
 use inkling::quant::ptq::{convert, layer_errors, Calibrator, ObserverKind};
 
+use inkling::quant::kmeans::{compressed_bytes, kmeans_share};
+
 use super::context::Context;
 use crate::data::Result;
 use crate::quantize::bar;
+use crate::quantize_smooth;
 
 /// Every method, in report order; `--methods all` runs these.
-pub const ALL: &[&str] = &["float", "int8"];
+pub const ALL: &[&str] = &["float", "int8", "smoothquant", "kmeans"];
 
 /// What a method produced.
 pub struct Built {
@@ -54,12 +57,89 @@ pub fn build(name: &str, ctx: &Context, opts: &MethodOptions) -> Result<Built> {
                 details,
             })
         }
+        "smoothquant" => smoothquant(ctx, opts),
+        "kmeans" => kmeans(ctx),
         other => Err(format!(
             "--methods: unknown method {other:?} (known: {})",
             ALL.join(", ")
         )
         .into()),
     }
+}
+
+/// SmoothQuant with α chosen on held-out calibration images among plain PTQ and 0.3 … 0.8; the
+/// details hold the whole sweep with each α's validation top-1.
+fn smoothquant(ctx: &Context, opts: &MethodOptions) -> Result<Built> {
+    let mut sweep = quantize_smooth::sweep(
+        &ctx.graph,
+        &ctx.cal,
+        &ctx.val,
+        &quantize_smooth::AUTO_ALPHAS,
+        opts.observer,
+    )?;
+    let chosen = sweep.chosen().alpha;
+    let points: Vec<serde_json::Value> = sweep
+        .points
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "alpha": if p.alpha == 0.0 { "none (plain PTQ)".to_string() } else { format!("{:.1}", p.alpha) },
+                "held_out_kl": p.held_out_kl,
+                "kl_gain_se": p.kl_gain_z,
+                "val_top1": p.val_top1,
+            })
+        })
+        .collect();
+    let best = sweep.best;
+    let graph = std::mem::take(&mut sweep.points[best].int8);
+    let label = if chosen == 0.0 {
+        "SmoothQuant int8 (α: none)".to_string()
+    } else {
+        format!("SmoothQuant int8 (α {chosen:.1})")
+    };
+    Ok(Built {
+        graph,
+        label,
+        stem: "smoothquant".into(),
+        precision: "int8".into(),
+        details: serde_json::json!({
+            "chosen_alpha": chosen,
+            "rule": "lowest held-out KL(float ‖ int8) on every 4th calibration image; smoothing only when it beats plain PTQ by 2 standard errors",
+            "sweep": points,
+        }),
+    })
+}
+
+/// k-means weight sharing at 4 bits per layer; the file stores the shared weights as float32, so
+/// the details give the codebook-format size too.
+fn kmeans(ctx: &Context) -> Result<Built> {
+    const BITS: u32 = 4;
+    let (graph, layers) = {
+        let (g, seed) = (&ctx.graph, ctx.seed);
+        crate::trained::in_pool(|| kmeans_share(g, BITS, seed))??
+    };
+    let compressed = compressed_bytes(&ctx.graph, &layers);
+    let worst: Vec<serde_json::Value> = {
+        let mut l: Vec<_> = layers.iter().collect();
+        l.sort_by(|a, b| a.sqnr_db.total_cmp(&b.sqnr_db));
+        l.iter()
+            .take(8)
+            .map(|l| serde_json::json!({"layer": l.name, "clusters": l.clusters, "weight_sqnr_db": l.sqnr_db}))
+            .collect()
+    };
+    Ok(Built {
+        graph,
+        label: format!("k-means {BITS}-bit sharing (float file)"),
+        stem: format!("kmeans{BITS}"),
+        precision: "float32".into(),
+        details: serde_json::json!({
+            "bits": BITS,
+            "layers_shared": layers.len(),
+            "codebook_format_mb": compressed as f64 / 1e6,
+            "note": "the .tflite stores the shared weights as float32; codebook_format_mb is b-bit indices plus a float32 codebook per layer",
+            "worst_layers": worst,
+        }),
+    })
 }
 
 /// The 8 layers with the lowest SQNR of `q` against the float graph, on up to 32 validation images.
