@@ -9,6 +9,7 @@ mod infer;
 mod pipeline;
 mod plot;
 mod profile;
+mod qat;
 mod quantize;
 mod rng;
 mod train;

@@ -48,6 +48,9 @@ pub struct QuantizeArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Options of `--method qat`.
+    #[command(flatten)]
+    pub qat: crate::qat::QatFlags,
 }
 
 /// What quantization produced, for the report.
@@ -115,6 +118,9 @@ pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
 
 /// Runs `inkling quantize`.
 pub fn run(args: &QuantizeArgs) -> Result<()> {
+    if args.method == "qat" {
+        return crate::qat::run_from_quantize(args);
+    }
     trained::set_threads(args.threads)?;
     if args.method != "int8" {
         return Err(format!(

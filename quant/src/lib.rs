@@ -7,6 +7,7 @@ pub mod export;
 pub mod graph;
 pub mod passes;
 pub mod ptq;
+pub mod qat;
 pub mod qparams;
 pub mod runtime;
 mod trace;
