@@ -139,34 +139,33 @@ pub fn run_node(n: &Node, ins: &[Tensor], batch: usize) -> AgResult<Tensor> {
             stride,
             padding,
             act: a,
-        } => {
-            let w = &ins[1];
-            let padding = pads(n, *padding, x, (w.dim(1), w.dim(2)), *stride)?;
-            let xc = ops::permute(x, &[0, 3, 1, 2])?;
-            let wc = ops::permute(w, &[0, 3, 1, 2])?;
-            let spec = Conv2dSpec {
-                stride: *stride,
-                padding,
-                groups: 1,
-            };
-            let y = ops::conv2d(&xc, &wc, ins.get(2), &spec)?;
-            act(ops::permute(&y, &[0, 2, 3, 1])?, *a)
         }
-        Op::DepthwiseConv2d {
+        | Op::DepthwiseConv2d {
             stride,
             padding,
             act: a,
         } => {
+            // NHWC → NCHW around autograd's convolutions; filters OHWI → OIHW, 1HWC → C1HW.
+            let depthwise = matches!(n.op, Op::DepthwiseConv2d { .. });
             let w = &ins[1];
             let padding = pads(n, *padding, x, (w.dim(1), w.dim(2)), *stride)?;
             let xc = ops::permute(x, &[0, 3, 1, 2])?;
-            let wc = ops::permute(w, &[3, 0, 1, 2])?;
+            let (perm, groups) = if depthwise {
+                ([3, 0, 1, 2], x.dim(3))
+            } else {
+                ([0, 3, 1, 2], 1)
+            };
+            let wc = ops::permute(w, &perm)?;
             let spec = Conv2dSpec {
                 stride: *stride,
                 padding,
-                groups: x.dim(3),
+                groups,
             };
-            let y = ops::depthwise_conv2d(&xc, &wc, ins.get(2), &spec)?;
+            let y = if depthwise {
+                ops::depthwise_conv2d(&xc, &wc, ins.get(2), &spec)?
+            } else {
+                ops::conv2d(&xc, &wc, ins.get(2), &spec)?
+            };
             act(ops::permute(&y, &[0, 2, 3, 1])?, *a)
         }
         Op::BatchMatmul { adj_x, adj_y } => ops::matmul(x, &ins[1], *adj_x, *adj_y),
