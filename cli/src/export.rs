@@ -49,6 +49,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             out: args.out.clone(),
             json: false,
             threads: args.threads,
+            qat: Default::default(),
         }),
         "float32" | "f32" => {
             trained::set_threads(args.threads)?;

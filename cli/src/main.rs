@@ -9,6 +9,7 @@ mod infer;
 mod pipeline;
 mod plot;
 mod profile;
+mod qat;
 mod quantize;
 mod quantize_kmeans;
 mod quantize_smooth;

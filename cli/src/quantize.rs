@@ -56,6 +56,9 @@ pub struct QuantizeArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Options of `--method qat`.
+    #[command(flatten)]
+    pub qat: crate::qat::QatFlags,
 }
 
 /// What quantization produced, for the report.
@@ -181,6 +184,9 @@ pub fn inputs(args: &QuantizeArgs, calibration: bool) -> Result<Inputs> {
 
 /// Runs `inkling quantize`.
 pub fn run(args: &QuantizeArgs) -> Result<()> {
+    if args.method == "qat" {
+        return crate::qat::run_from_quantize(args);
+    }
     trained::set_threads(args.threads)?;
     match args.method.as_str() {
         "int8" => {}
@@ -188,7 +194,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         "kmeans" => return crate::quantize_kmeans::run(args),
         m => {
             return Err(format!(
-                "--method {m:?}: available are int8, smoothquant and kmeans (4-bit methods come with weight-only quantization)"
+                "--method {m:?}: available are int8, smoothquant, kmeans and qat (4-bit methods come with weight-only quantization)"
             )
             .into())
         }

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod kmeans;
 pub mod passes;
 pub mod ptq;
+pub mod qat;
 pub mod qparams;
 pub mod runtime;
 pub mod smooth;

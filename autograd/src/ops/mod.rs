@@ -11,6 +11,7 @@ mod broadcast;
 mod concat;
 mod dropout;
 mod fake_quant;
+mod fake_quant_lsq;
 mod gather;
 mod linear;
 mod permute;
@@ -23,13 +24,14 @@ pub use binary::{add, div, mul, sub};
 pub use concat::concat;
 pub use dropout::dropout;
 pub use fake_quant::{fake_quant, FakeQuant};
+pub use fake_quant_lsq::{fake_quant_lsq, Lsq};
 pub use gather::gather_rows;
 pub use linear::{linear, linear_residual};
 pub use permute::{permute, transpose};
 pub use reduce::{mean, mean_all, sum, sum_all};
 pub use reshape::reshape;
 pub use slice::slice;
-pub use unary::{add_scalar, gelu, hard_sigmoid, hard_swish, relu, scale, sigmoid, silu};
+pub use unary::{add_scalar, gelu, hard_sigmoid, hard_swish, relu, rsqrt, scale, sigmoid, silu};
 
 mod attention;
 mod batch_norm;
@@ -106,6 +108,8 @@ pub enum OpKind {
     Silu,
     /// `σ(x)`.
     Sigmoid,
+    /// `1/√x`.
+    Rsqrt,
     /// The same elements (row-major order) with another shape.
     Reshape {
         /// The output shape.
@@ -159,6 +163,8 @@ pub enum OpKind {
     },
     /// Affine quantize-dequantize with a straight-through gradient.
     FakeQuant(FakeQuant),
+    /// Per-tensor quantize-dequantize with a learned scale (LSQ); inputs x and the scale `[1]`.
+    FakeQuantLsq(Lsq),
     /// `op(a)·op(b)` over the last two axes; a `[.., m, k]`, b `[.., k, n]` or rank 2 (shared
     /// across the batch); a flag means that operand is stored transposed.
     Matmul {
@@ -240,6 +246,7 @@ impl OpKind {
             OpKind::HardSigmoid => "hard_sigmoid",
             OpKind::Silu => "silu",
             OpKind::Sigmoid => "sigmoid",
+            OpKind::Rsqrt => "rsqrt",
             OpKind::Reshape { .. } => "reshape",
             OpKind::Permute { .. } => "permute",
             OpKind::Concat { .. } => "concat",
@@ -249,6 +256,7 @@ impl OpKind {
             OpKind::Dropout { .. } => "dropout",
             OpKind::GatherRows { .. } => "gather_rows",
             OpKind::FakeQuant(_) => "fake_quant",
+            OpKind::FakeQuantLsq(_) => "fake_quant_lsq",
             OpKind::Matmul { .. } => "matmul",
             OpKind::Softmax => "softmax",
             OpKind::LogSoftmax => "log_softmax",

@@ -1,5 +1,5 @@
 //! Elementwise functions of one tensor: `relu`, `gelu`, `hard_swish`, `hard_sigmoid`, `silu`,
-//! `sigmoid`, `scale`, `add_scalar`. Hard-swish and hard-sigmoid follow PyTorch, including the
+//! `sigmoid`, `rsqrt`, `scale`, `add_scalar`. Hard-swish and hard-sigmoid follow PyTorch, including the
 //! gradient at the breakpoints.
 
 use inkling_kernels::rows;
@@ -35,6 +35,11 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
 /// `σ(x) = 1/(1 + e⁻ˣ)`.
 pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     apply(Unary(OpKind::Sigmoid), &[x])
+}
+
+/// `1/√x` (the lowered LayerNorm's op; quantization-aware training runs that graph).
+pub fn rsqrt(x: &Tensor) -> Result<Tensor> {
+    apply(Unary(OpKind::Rsqrt), &[x])
 }
 
 /// `s·x`.
@@ -93,12 +98,13 @@ impl Op for Unary {
             OpKind::HardSigmoid => map(x, |x| (x + 3.0).clamp(0.0, 6.0) / 6.0),
             OpKind::Silu => map(x, |x| x * sigmoid_f(x)),
             OpKind::Sigmoid => map(x, sigmoid_f),
+            OpKind::Rsqrt => map(x, |x| 1.0 / x.sqrt()),
             OpKind::Scale { factor: s } => map(x, |x| s * x),
             OpKind::AddScalar { value: s } => map(x, |x| x + s),
             ref other => crate::bail_shape!("unary", "{} is not a unary op", other.name()),
         };
         match self.0 {
-            OpKind::Sigmoid => save.push(&y),
+            OpKind::Sigmoid | OpKind::Rsqrt => save.push(&y),
             OpKind::Scale { .. } | OpKind::AddScalar { .. } => {}
             _ => save.push(x),
         }
@@ -147,6 +153,8 @@ impl Op for Unary {
                 s * (1.0 + x * (1.0 - s))
             }),
             OpKind::Sigmoid => map_grad(gy, v(), |y| y * (1.0 - y)),
+            // d/dx x^(−1/2) = −y³/2.
+            OpKind::Rsqrt => map_grad(gy, v(), |y| -0.5 * y * y * y),
             OpKind::Scale { factor: s } => map(gy, |g| s * g),
             OpKind::AddScalar { .. } => gy.clone(),
             ref other => crate::bail_shape!("unary", "{} is not a unary op", other.name()),
@@ -208,6 +216,22 @@ mod tests {
             (|x| scale(x, -1.5), |x| -1.5 * x),
             (|x| add_scalar(x, 0.25), |x| x + 0.25),
         ]
+    }
+
+    #[test]
+    fn rsqrt_matches_the_formula_and_its_gradient() {
+        let mut x = rand_tensor(&[4, 5], 3);
+        x.data_mut()
+            .iter_mut()
+            .for_each(|v| *v = 0.5 + 1.5 * (*v + 1.0));
+        let y = rsqrt(&x).unwrap();
+        for (&y, &x) in y.data().iter().zip(x.data()) {
+            assert!(
+                (y as f64 - 1.0 / (x as f64).sqrt()).abs() < 1e-6,
+                "{x}: {y}"
+            );
+        }
+        gradcheck(|xs| rsqrt(&xs[0]), &[x], Tol::F32);
     }
 
     #[test]

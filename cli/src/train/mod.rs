@@ -2,7 +2,7 @@
 //! bar, a JSON-lines log, best/last checkpoints and exact resumption.
 
 mod dataset;
-mod progress;
+pub mod progress;
 pub mod recipe;
 pub mod state;
 
@@ -137,6 +137,10 @@ pub struct TrainArgs {
     /// Internal (tests): save last.safetensors and stop after this many optimizer steps.
     #[arg(long, hide = true)]
     pub stop_after_steps: Option<u64>,
+    /// Quantization-aware fine-tuning of this float checkpoint instead of training (as
+    /// `inkling quantize --method qat`; --epochs default 1, --lr default 2e-5).
+    #[arg(long)]
+    pub qat: Option<PathBuf>,
 }
 
 /// Default number of synthetic classes.
@@ -272,7 +276,7 @@ pub fn sized(pre: Preprocess, side: usize) -> Preprocess {
 }
 
 /// A batch as an input tensor and usize labels.
-fn batch_tensors(b: &Batch) -> Result<(Tensor, Vec<usize>)> {
+pub fn batch_tensors(b: &Batch) -> Result<(Tensor, Vec<usize>)> {
     let x = Tensor::from_slice(&b.shape, &b.images)?;
     Ok((x, b.labels.iter().map(|&l| l as usize).collect()))
 }
@@ -319,6 +323,9 @@ fn save(ck: &Checkpoint, path: &Path) -> Result<()> {
 
 /// Runs `inkling train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    if let Some(ck) = &args.qat {
+        return crate::qat::run_from_train(args, ck);
+    }
     crate::trained::set_threads(args.threads)?;
     let threads = inkling::kernels::threads::num_threads();
     let ks = inkling::kernels::init()?;

@@ -2,17 +2,14 @@
 //!
 //! Int8 nodes: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL, ADD, SUB, MUL, MEAN, LOGISTIC and the
 //! data-movement ops (RESHAPE, TRANSPOSE, CONCATENATION, STRIDED_SLICE), unless marked as a float
-//! island. Everything else stays float32 behind DEQUANTIZE … QUANTIZE. Values joined by
-//! data-movement ops share one scale and zero point (range = union of the members'); a value read
-//! as the right-hand side of a BATCH_MATMUL is symmetric (XNNPACK requires zero point 0 there);
-//! softmax and logistic outputs use 1/256, −128.
+//! island. Everything else stays float32 behind DEQUANTIZE … QUANTIZE. Which values share, are
+//! symmetric or have fixed parameters is [`super::plan`]'s decision (QAT reads the same plan).
 
 use std::collections::HashMap;
 
 use crate::graph::{ConstData, DType, Graph, Node, Op, Quant, Value, ValueId};
-use crate::ptq::qparams::{
-    asymmetric, quantize_bias, quantize_tensor, quantize_weights, symmetric,
-};
+use crate::ptq::plan::{is_weighted, quant_plan, weight_axis};
+use crate::ptq::qparams::{quantize_bias, quantize_tensor, quantize_weights};
 use crate::{Error, QParams, Result};
 
 /// Whether `n` runs in int8 after conversion.
@@ -36,96 +33,9 @@ pub fn is_int8_node(n: &Node) -> bool {
         )
 }
 
-/// Union-find over value ids.
-struct Groups(Vec<usize>);
-
-impl Groups {
-    fn find(&mut self, mut a: usize) -> usize {
-        while self.0[a] != a {
-            self.0[a] = self.0[self.0[a]];
-            a = self.0[a];
-        }
-        a
-    }
-    fn union(&mut self, a: usize, b: usize) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        self.0[ra] = rb;
-    }
-}
-
-/// Range of a constant's data.
-fn const_range(v: &Value) -> Option<(f32, f32)> {
-    let d = v.data.as_ref()?.as_f32()?;
-    let lo = d.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = d.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    (lo <= hi).then_some((lo, hi))
-}
-
-/// Chooses per-tensor parameters for every value an int8 node reads or writes.
-fn choose_qparams(g: &Graph, ranges: &HashMap<ValueId, (f32, f32)>) -> HashMap<ValueId, QParams> {
-    let n = g.values.len();
-    let mut groups = Groups((0..n).collect());
-    let mut symmetric_v = vec![false; n];
-    let mut fixed: HashMap<usize, QParams> = HashMap::new();
-    for node in &g.nodes {
-        if matches!(node.op, Op::Softmax | Op::Logistic) {
-            fixed.insert(node.outputs[0].0, QParams::new(1.0 / 256.0, -128));
-        }
-        if !is_int8_node(node) {
-            continue;
-        }
-        if node.op.shares_qparams() {
-            for &x in &node.inputs {
-                groups.union(x.0, node.outputs[0].0);
-            }
-        }
-        if let Op::BatchMatmul { .. } = node.op {
-            symmetric_v[node.inputs[1].0] = true;
-        }
-    }
-    let mut span: HashMap<usize, (f32, f32)> = HashMap::new();
-    let mut sym: HashMap<usize, bool> = HashMap::new();
-    let mut fix: HashMap<usize, QParams> = HashMap::new();
-    for (v, &is_sym) in symmetric_v.iter().enumerate() {
-        let r = groups.find(v);
-        let id = ValueId(v);
-        let range = ranges
-            .get(&id)
-            .copied()
-            .or_else(|| const_range(g.value(id)));
-        if let Some((lo, hi)) = range {
-            let e = span.entry(r).or_insert((lo, hi));
-            *e = (e.0.min(lo), e.1.max(hi));
-        }
-        if is_sym {
-            sym.insert(r, true);
-        }
-        if let Some(q) = fixed.get(&v) {
-            fix.insert(r, *q);
-        }
-    }
-    let mut out = HashMap::new();
-    for v in 0..n {
-        let r = groups.find(v);
-        let q = if let Some(q) = fix.get(&r) {
-            *q
-        } else if let Some(&(lo, hi)) = span.get(&r) {
-            if sym.get(&r).copied().unwrap_or(false) {
-                symmetric(lo, hi)
-            } else {
-                asymmetric(lo, hi)
-            }
-        } else {
-            continue;
-        };
-        out.insert(ValueId(v), q);
-    }
-    out
-}
-
 /// Converts `g` (float32, prepared) to int8 given calibrated activation ranges.
 pub fn convert(g: &Graph, ranges: &HashMap<ValueId, (f32, f32)>) -> Result<Graph> {
-    let qp = choose_qparams(g, ranges);
+    let qp = quant_plan(g).qparams(g, ranges);
     let mut c = Converter {
         src: g,
         out: Graph::default(),
@@ -238,11 +148,7 @@ impl Converter<'_> {
             return Ok(());
         }
         let mut ins = Vec::with_capacity(n.inputs.len());
-        let weighted = matches!(
-            n.op,
-            Op::FullyConnected { .. } | Op::Conv2d { .. } | Op::DepthwiseConv2d { .. }
-        );
-        if weighted {
+        if is_weighted(&n.op) {
             let x = self.as_i8(n.inputs[0])?;
             let s_in = self.q(n.inputs[0])?.scale;
             let wv = self.src.value(n.inputs[1]).clone();
@@ -254,11 +160,8 @@ impl Converter<'_> {
                         node: n.name.clone(),
                         what: "weights must be constants for int8".into(),
                     })?;
-            // FC [N, K] and conv OHWI: channel axis 0; depthwise 1HWC: the last axis.
-            let (axis, channels) = match n.op {
-                Op::DepthwiseConv2d { .. } => (3, wv.shape[3]),
-                _ => (0, wv.shape[0]),
-            };
+            let axis = weight_axis(&n.op);
+            let channels = wv.shape[axis];
             let per = w.len() / channels.max(1);
             let (qw, scales) = if axis == 0 {
                 quantize_weights(w, channels, |j| j / per)

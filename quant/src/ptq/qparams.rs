@@ -26,6 +26,16 @@ pub fn fake_quant(v: f32, q: QParams) -> f32 {
     (x.clamp(-128.0, 127.0) - q.zero_point as f32) * q.scale
 }
 
+/// Per-channel symmetric int8 weight scales `max|w_c|/127` (channel of element j: `channel(j)`).
+pub fn weight_scales(w: &[f32], channels: usize, channel: impl Fn(usize) -> usize) -> Vec<f32> {
+    let mut m = vec![0f32; channels];
+    for (j, &v) in w.iter().enumerate() {
+        let c = channel(j);
+        m[c] = m[c].max(v.abs());
+    }
+    m.iter().map(|&m| (m / 127.0).max(MIN_SCALE)).collect()
+}
+
 /// Per-channel symmetric int8 weights: `w` split into `channels` along an axis where the channel of
 /// element j is `channel(j)`; returns (int8 values, scales).
 pub fn quantize_weights(
@@ -33,12 +43,7 @@ pub fn quantize_weights(
     channels: usize,
     channel: impl Fn(usize) -> usize,
 ) -> (Vec<i8>, Vec<f32>) {
-    let mut m = vec![0f32; channels];
-    for (j, &v) in w.iter().enumerate() {
-        let c = channel(j);
-        m[c] = m[c].max(v.abs());
-    }
-    let scales: Vec<f32> = m.iter().map(|&m| (m / 127.0).max(MIN_SCALE)).collect();
+    let scales = weight_scales(w, channels, &channel);
     let q = w
         .iter()
         .enumerate()
