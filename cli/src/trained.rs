@@ -30,7 +30,7 @@ pub fn load(path: &Path) -> Result<Trained> {
     let weights: Vec<_> = ck
         .tensors
         .into_iter()
-        .filter(|(n, _)| !n.starts_with("optimizer."))
+        .filter(|(n, _)| state::is_model_tensor(n))
         .collect();
     load_model_tensors(&mut *model, &weights).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Trained {

@@ -10,9 +10,11 @@ pub use error::{Error, Result};
 pub use module::{Ctx, Model, Module, ParamRole};
 pub mod checkpoint;
 pub mod clip;
+pub mod distill;
 pub mod layers;
 pub mod models;
 pub mod optim;
+pub mod prune;
 pub mod schedule;
 #[cfg(test)]
 mod testutil;

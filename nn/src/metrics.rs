@@ -445,6 +445,9 @@ pub struct EpochRecord {
     /// Most tensor memory held during one training step of the epoch, MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_step_mb: Option<f64>,
+    /// Fraction of exactly-zero prunable weights at the end of the epoch (pruning runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<f64>,
 }
 
 impl EpochRecord {
@@ -719,6 +722,7 @@ mod tests {
             images_per_s: 120.5,
             seconds: 53.0,
             peak_step_mb: None,
+            sparsity: None,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert!(!line.contains("val_top3"));

@@ -100,3 +100,24 @@ pub(crate) fn assert_close(got: &[f32], want: &[f64], rel: f64) {
         );
     }
 }
+
+/// A ViT config on 1×8×8 images (patch 4, so 4 patches and a class token), 3 classes, no dropout.
+pub(crate) fn tiny_vit(
+    width: usize,
+    depth: usize,
+    heads: usize,
+    mlp_dim: usize,
+) -> crate::models::VitConfig {
+    crate::models::VitConfig {
+        image_size: 8,
+        in_chans: 1,
+        patch: 4,
+        width,
+        depth,
+        heads,
+        mlp_dim,
+        classes: 3,
+        dropout: 0.0,
+        qkv_bias: true,
+    }
+}

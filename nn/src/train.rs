@@ -5,8 +5,10 @@
 use inkling_autograd::{clear_tape, no_grad, ops, Gradients, Tensor};
 
 use crate::clip::clip_grad_norm;
+use crate::distill::Distill;
 use crate::metrics::arg_max;
 use crate::optim::Optimizer;
+use crate::prune::Pruner;
 use crate::schedule::Schedule;
 use crate::{Ctx, Error, Model, Result};
 
@@ -54,6 +56,10 @@ pub struct Trainer {
     pub step: u64,
     /// Batches seen (counts accumulation micro-batches).
     pub batches: u64,
+    /// Gradual pruning: masks the gradients before each step and the weights after (None: off).
+    pub pruner: Option<Pruner>,
+    /// Knowledge distillation from a teacher (None: plain cross-entropy).
+    pub distill: Option<Distill>,
     pending: Option<Gradients>,
     pending_count: usize,
 }
@@ -85,6 +91,8 @@ impl Trainer {
             config,
             step: 0,
             batches: 0,
+            pruner: None,
+            distill: None,
             pending: None,
             pending_count: 0,
         })
@@ -105,10 +113,19 @@ impl Trainer {
         seed: u64,
     ) -> Result<StepStats> {
         clear_tape();
+        // The teacher runs first, off the tape, so none of its activations outlive its forward.
+        let teacher = match &mut self.distill {
+            Some(d) => Some(d.teacher_logits(images)?),
+            None => None,
+        };
         let logits = self.model.forward(images, &Ctx::train(seed))?;
         let classes = logits.dim(-1);
         let correct = count_correct(logits.data(), classes, labels);
-        let loss = ops::cross_entropy(&logits, labels, self.config.label_smoothing)?;
+        let ls = self.config.label_smoothing;
+        let loss = match (&self.distill, &teacher) {
+            (Some(d), Some(t)) => d.loss(&logits, t, labels, ls)?,
+            _ => ops::cross_entropy(&logits, labels, ls)?,
+        };
         let loss_value = loss.item()?;
         if !loss_value.is_finite() {
             clear_tape();
@@ -137,6 +154,9 @@ impl Trainer {
         if self.pending_count == self.config.accumulate {
             let mut grads = self.pending.take().unwrap_or_default();
             self.pending_count = 0;
+            if let Some(p) = &self.pruner {
+                p.mask_grads(&*self.model, &mut grads);
+            }
             let norm = clip_grad_norm(
                 &*self.model,
                 &mut grads,
@@ -150,6 +170,9 @@ impl Trainer {
             }
             self.optimizer.step(&mut *self.model, &grads, stats.lr)?;
             self.step += 1;
+            if let Some(p) = &mut self.pruner {
+                p.after_step(&mut *self.model, &mut *self.optimizer, self.step)?;
+            }
             stats.stepped = true;
             stats.grad_norm = Some(norm);
         }

@@ -38,6 +38,7 @@ mod batch_norm;
 mod conv2d;
 mod cross_entropy;
 mod depthwise_conv2d;
+mod kd_loss;
 mod layer_norm;
 mod matmul;
 mod par;
@@ -48,6 +49,7 @@ pub use batch_norm::{batch_norm_eval, batch_norm_train};
 pub use conv2d::{conv2d, Conv2dSpec};
 pub use cross_entropy::cross_entropy;
 pub use depthwise_conv2d::depthwise_conv2d;
+pub use kd_loss::kd_loss;
 pub use layer_norm::layer_norm;
 pub use matmul::matmul;
 pub use softmax::{log_softmax, softmax};
@@ -227,6 +229,12 @@ pub enum OpKind {
         /// Weight ε of the uniform target: `(1−ε)·nll + ε·mean_c(−log p_c)`.
         label_smoothing: f32,
     },
+    /// Distillation soft-target loss of student and teacher logits `[B, C]` → `[]`:
+    /// `T²·KL(softmax(teacher/T) ‖ softmax(student/T))` averaged over the batch.
+    KdLoss {
+        /// The softening temperature T.
+        temperature: f32,
+    },
 }
 
 impl OpKind {
@@ -266,6 +274,7 @@ impl OpKind {
             OpKind::DepthwiseConv2d { .. } => "depthwise_conv2d",
             OpKind::Attention { .. } => "attention",
             OpKind::CrossEntropy { .. } => "cross_entropy",
+            OpKind::KdLoss { .. } => "kd_loss",
         }
     }
 }

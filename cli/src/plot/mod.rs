@@ -269,6 +269,7 @@ mod tests {
     fn training_curves_svg_plots_every_series() {
         let rec = |epoch: usize, acc: f64, top3: Option<f64>| EpochRecord {
             peak_step_mb: None,
+            sparsity: None,
             epoch,
             step: 100 * epoch as u64,
             train_loss: 2.0 / epoch as f64,

@@ -2,7 +2,10 @@
 //! bar, a JSON-lines log, best/last checkpoints and exact resumption.
 
 mod dataset;
+pub mod distill;
+pub mod init;
 pub mod progress;
+pub mod prune;
 pub mod recipe;
 pub mod state;
 
@@ -119,6 +122,14 @@ pub struct TrainArgs {
     /// Continue the run saved in this checkpoint (its recipe wins; --epochs may extend it).
     #[arg(long)]
     pub resume_from: Option<PathBuf>,
+    /// Start a new run from this checkpoint's architecture and weights (fine-tuning, pruning);
+    /// the architecture flags do not apply.
+    #[arg(long, conflicts_with_all = ["resume_from", "depth", "width", "heads", "patch", "mlp_dim", "image_size", "dropout"])]
+    pub init_from: Option<PathBuf>,
+    #[command(flatten)]
+    pub prune: prune::PruneArgs,
+    #[command(flatten)]
+    pub distill: distill::DistillArgs,
     /// Augmentation: none, light, strong, or progressive (light to strong over the run).
     #[arg(long, default_value = "light")]
     pub augment: String,
@@ -173,6 +184,12 @@ fn recipe_from_args(args: &TrainArgs, classes: Vec<String>) -> Recipe {
         early_stopping: args.early_stopping,
         augment: args.augment.clone(),
         seed: args.seed,
+        init_from: args
+            .init_from
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+        prune: prune::recipe(&args.prune, args.epochs.unwrap_or(20)),
+        distill: distill::recipe(&args.distill),
     }
 }
 
@@ -204,6 +221,8 @@ fn validate(r: &Recipe) -> Result<()> {
     }
     r.augmentation()?;
     r.lr_schedule(1)?;
+    prune::validate(r)?;
+    distill::validate(r)?;
     Ok(())
 }
 
@@ -397,6 +416,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let model: Box<dyn Model> = match &resumed {
         Some((_, _, meta)) => models::from_config_json(&meta.model_json)?,
+        None if args.init_from.is_some() => init::model(
+            args.init_from.as_deref().unwrap_or(Path::new("")),
+            &classes,
+            &recipe,
+        )?,
         None if args.model == "linear" => Box::new(models::LinearClassifier::new(
             models::LinearConfig {
                 image_size: args.image_size.unwrap_or(IMAGE_SIDE),
@@ -455,6 +479,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         accumulate: recipe.accumulate,
     };
     let mut trainer = Trainer::new(model, optimizer, config)?;
+    trainer.pruner = prune::pruner(&recipe, steps_per_epoch)?;
+    trainer.distill = distill::teacher(&recipe, &classes, &*trainer.model)?;
     let (mut position, mut best) = (Position::default(), Best::default());
     if let Some((path, ck, meta)) = resumed {
         state::restore_weights(&mut trainer, ck, &path)?;
@@ -463,6 +489,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         trainer.step = position.step;
         trainer.batches = position.batches;
     }
+    prune::start(&mut trainer)?;
 
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let log_path = args.out.join("log.jsonl");
@@ -562,7 +589,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             step: trainer.step,
             batches: trainer.batches,
         };
-        let improved = val.top1 > best.val_acc || best.epoch == 0;
+        let improved = (val.top1 > best.val_acc || best.epoch == 0) && prune::at_target(&trainer);
         if improved {
             best = Best {
                 val_acc: val.top1,
@@ -578,6 +605,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             save(&ck, &best_path)?;
         }
         let images_per_s = images_done as f64 / train_secs.max(1e-9);
+        let sparsity = prune::body_sparsity(&trainer);
         let record = EpochRecord {
             epoch: epoch + 1,
             step: trainer.step,
@@ -590,12 +618,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             images_per_s,
             seconds: start.elapsed().as_secs_f64(),
             peak_step_mb: Some(peak_bytes as f64 / (1 << 20) as f64),
+            sparsity,
         };
         let record = serde_json::to_string(&record)?;
         writeln!(log, "{record}").map_err(|e| format!("{}: {e}", log_path.display()))?;
         write_curves(&log_path, &args.out)?;
         eprintln!(
-            "epoch {:>3}/{} | train loss {:.4} acc {:5.1}% | val loss {:.4} top-1 {:5.1}% top-3 {:5.1}% | lr {:.2e} | {:.0} img/s | {:.1} s{}",
+            "epoch {:>3}/{} | train loss {:.4} acc {:5.1}% | val loss {:.4} top-1 {:5.1}% top-3 {:5.1}% | lr {:.2e} | {:.0} img/s | {:.1} s{}{}",
             epoch + 1,
             recipe.epochs,
             loss_sum / seen.max(1) as f64,
@@ -606,6 +635,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             lr,
             images_per_s,
             start.elapsed().as_secs_f64(),
+            sparsity.map(|s| format!(" | sparsity {:.1}%", 100.0 * s))
+                .unwrap_or_default(),
             if improved { " *" } else { "" }
         );
         if recipe.early_stopping.is_some_and(|p| best.bad_epochs >= p) {
@@ -625,6 +656,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         last_path.display(),
         log_path.display()
     );
+    prune::finish(&trainer, &args.out)?;
     if args.profile {
         let path = args.out.join("profile.json");
         crate::profile::report(trainer.step.max(1), Some(&path))

@@ -51,6 +51,15 @@ pub struct Recipe {
     pub augment: String,
     /// Seed of the split, the model init, shuffling, augmentation and dropout.
     pub seed: u64,
+    /// Checkpoint whose weights (and architecture) the run started from, instead of an init.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
+    /// Gradual pruning during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<super::prune::PruneRecipe>,
+    /// Knowledge distillation from a teacher checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<super::distill::DistillRecipe>,
 }
 
 impl Recipe {

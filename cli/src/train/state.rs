@@ -14,6 +14,13 @@ use crate::data::Result;
 
 /// Prefix of optimizer-state tensors (model tensors keep their plain PyTorch-style names).
 const OPTIM_PREFIX: &str = "optimizer.";
+/// Prefix of pruning masks (`prune_mask.blocks.0.mlp.fc1.weight`), so a resumed run keeps them.
+pub const PRUNE_PREFIX: &str = "prune_mask.";
+
+/// Whether a checkpoint tensor is a model weight (not optimizer state or a pruning mask).
+pub fn is_model_tensor(name: &str) -> bool {
+    !name.starts_with(OPTIM_PREFIX) && !name.starts_with(PRUNE_PREFIX)
+}
 
 /// Where training stands: the next batch to run is batch `batch` of epoch `epoch`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -91,18 +98,24 @@ pub fn restore_meta(ck: &Checkpoint, path: &Path) -> Result<Restored> {
     })
 }
 
-/// Loads the model weights and optimizer state of `ck` into `trainer`.
+/// Loads the model weights, optimizer state and pruning masks of `ck` into `trainer` (masks into
+/// its pruner, which must then be set).
 pub fn restore_weights(trainer: &mut Trainer, ck: Checkpoint, path: &Path) -> Result<()> {
     let mut model = Vec::new();
     let mut optim = Vec::new();
+    let mut masks = Vec::new();
     for (name, t) in ck.tensors {
-        match name.strip_prefix(OPTIM_PREFIX) {
-            Some(rest) => optim.push((rest.to_string(), t)),
-            None => model.push((name, t)),
+        if let Some(rest) = name.strip_prefix(OPTIM_PREFIX) {
+            optim.push((rest.to_string(), t));
+        } else if let Some(rest) = name.strip_prefix(PRUNE_PREFIX) {
+            masks.push((rest.to_string(), t));
+        } else {
+            model.push((name, t));
         }
     }
     load_model_tensors(&mut *trainer.model, &model)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    super::prune::restore_masks(trainer, masks).map_err(|e| format!("{}: {e}", path.display()))?;
     trainer
         .optimizer
         .load_state(optim)
@@ -126,6 +139,9 @@ pub fn snapshot(
             .into_iter()
             .map(|(n, t)| (format!("{OPTIM_PREFIX}{n}"), t)),
     );
+    if let Some(p) = &trainer.pruner {
+        tensors.extend(p.masks().to_tensors(PRUNE_PREFIX));
+    }
     let mut metadata = BTreeMap::new();
     metadata.insert("inkling.model".to_string(), trainer.model.config_json());
     metadata.insert(
