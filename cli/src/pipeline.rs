@@ -27,6 +27,12 @@ pub struct PipelineArgs {
     /// A Python with `ai-edge-litert` to time LiteRT too (default: $INKLING_LITERT_PYTHON).
     #[arg(long)]
     pub litert_python: Option<PathBuf>,
+    /// QAT fine-tuning epochs.
+    #[arg(long, default_value_t = 1)]
+    pub qat_epochs: usize,
+    /// QAT peak learning rate.
+    #[arg(long, default_value_t = 2e-5)]
+    pub qat_lr: f32,
 }
 
 /// Runs `inkling pipeline`.
@@ -45,6 +51,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         latency_runs: args.latency_runs,
         latency_threads: 1,
         litert_python: args.litert_python.clone(),
+        qat_epochs: args.qat_epochs,
+        qat_lr: args.qat_lr,
         threads: args.train.threads,
     };
     let rep = report::run(&r)?;

@@ -8,11 +8,12 @@ use inkling::quant::kmeans::{compressed_bytes, kmeans_share};
 
 use super::context::Context;
 use crate::data::Result;
+use crate::qat::{self, QatFlags, QatRun, QatSettings};
 use crate::quantize::bar;
 use crate::quantize_smooth;
 
 /// Every method, in report order; `--methods all` runs these.
-pub const ALL: &[&str] = &["float", "int8", "smoothquant", "kmeans"];
+pub const ALL: &[&str] = &["float", "int8", "smoothquant", "qat", "kmeans"];
 
 /// What a method produced.
 pub struct Built {
@@ -30,6 +31,16 @@ pub struct Built {
 
 /// Options the methods share.
 pub struct MethodOptions {
+    /// The float checkpoint (methods that fine-tune start from it).
+    pub checkpoint: std::path::PathBuf,
+    /// Where the methods write (checkpoints of fine-tuning runs, logs).
+    pub out: std::path::PathBuf,
+    /// Calibration images (what the context holds).
+    pub calibration_samples: usize,
+    /// QAT fine-tuning epochs.
+    pub qat_epochs: usize,
+    /// QAT peak learning rate.
+    pub qat_lr: f32,
     /// Activation observer for int8 PTQ (and the methods built on it).
     pub observer: ObserverKind,
     /// Its name, for labels.
@@ -59,6 +70,7 @@ pub fn build(name: &str, ctx: &Context, opts: &MethodOptions) -> Result<Built> {
         }
         "smoothquant" => smoothquant(ctx, opts),
         "kmeans" => kmeans(ctx),
+        "qat" => qat(opts),
         other => Err(format!(
             "--methods: unknown method {other:?} (known: {})",
             ALL.join(", ")
@@ -106,6 +118,41 @@ fn smoothquant(ctx: &Context, opts: &MethodOptions) -> Result<Built> {
             "chosen_alpha": chosen,
             "rule": "lowest held-out KL(float ‖ int8) on every 4th calibration image; smoothing only when it beats plain PTQ by 2 standard errors",
             "sweep": points,
+        }),
+    })
+}
+
+/// Quantization-aware fine-tuning from the float checkpoint (observers initialised by the same
+/// calibration images), converted through the PTQ path.
+fn qat(opts: &MethodOptions) -> Result<Built> {
+    let flags = QatFlags::default();
+    let run = QatRun {
+        settings: QatSettings {
+            checkpoint: opts.checkpoint.clone(),
+            epochs: opts.qat_epochs,
+            lr: opts.qat_lr,
+            batch_size: flags.batch_size,
+            calibration_samples: opts.calibration_samples,
+            momentum: flags.momentum,
+            freeze_observers_after: flags.freeze_observers_after,
+            lsq: false,
+        },
+        out: opts.out.join("qat").join("model_qat.tflite"),
+        eval_samples: Some(0),
+        resume_from: None,
+        stop_after_steps: None,
+    };
+    let (graph, summary) = qat::finetune(&run)?.ok_or("QAT stopped before the end")?;
+    Ok(Built {
+        graph,
+        label: format!("int8 QAT ({} epoch(s))", opts.qat_epochs),
+        stem: "qat".into(),
+        precision: "int8".into(),
+        details: serde_json::json!({
+            "epochs": opts.qat_epochs,
+            "lr": opts.qat_lr,
+            "epoch_seconds": summary.epoch_seconds,
+            "log": "qat/qat_log.jsonl",
         }),
     })
 }

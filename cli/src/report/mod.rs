@@ -52,6 +52,12 @@ pub struct ReportArgs {
     /// A Python with `ai-edge-litert` to time LiteRT too (default: $INKLING_LITERT_PYTHON).
     #[arg(long)]
     pub litert_python: Option<PathBuf>,
+    /// QAT fine-tuning epochs.
+    #[arg(long, default_value_t = 1)]
+    pub qat_epochs: usize,
+    /// QAT peak learning rate (cosine, 5 % warm-up).
+    #[arg(long, default_value_t = 2e-5)]
+    pub qat_lr: f32,
     /// Threads for quantization and evaluation (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -149,11 +155,16 @@ pub fn parse_methods(spec: &str) -> Result<Vec<String>> {
 pub fn run(args: &ReportArgs) -> Result<Report> {
     crate::trained::set_threads(args.threads)?;
     let names = parse_methods(&args.methods)?;
+    let out = out_dir(args);
     let opts = MethodOptions {
+        checkpoint: args.checkpoint.clone(),
+        out: out.clone(),
+        calibration_samples: args.calibration_samples,
+        qat_epochs: args.qat_epochs,
+        qat_lr: args.qat_lr,
         observer: args.observer.parse()?,
         observer_name: args.observer.clone(),
     };
-    let out = out_dir(args);
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let ctx = Context::load(
         &args.checkpoint,
