@@ -10,7 +10,7 @@ use inkling::quant::graph::Graph;
 use crate::data::Result;
 use crate::images::Image;
 use crate::quantize::float_graph;
-use crate::train::preprocess_for;
+use crate::train::{preprocess_for, recipe::Recipe};
 use crate::trained::{self, Trained};
 
 /// A trained model with its data, as every method sees it (same calibration set, same split).
@@ -25,8 +25,8 @@ pub struct Context {
     pub cal: Vec<Image>,
     /// Validation images (evenly spaced over the split, so every class is covered).
     pub val: Vec<Image>,
-    /// The training run's seed (for seeded methods).
-    pub seed: u64,
+    /// How the model was trained (data, split, optimisation), for methods that train again.
+    pub recipe: Recipe,
 }
 
 impl Context {
@@ -61,7 +61,7 @@ impl Context {
             info,
             cal,
             val,
-            seed: recipe.seed,
+            recipe,
         })
     }
 }

@@ -7,13 +7,22 @@ use inkling::quant::ptq::{convert, layer_errors, Calibrator, ObserverKind};
 use inkling::quant::kmeans::{compressed_bytes, kmeans_share};
 
 use super::context::Context;
+use super::finetune;
 use crate::data::Result;
 use crate::qat::{self, QatFlags, QatRun, QatSettings};
 use crate::quantize::bar;
 use crate::quantize_smooth;
 
 /// Every method, in report order; `--methods all` runs these.
-pub const ALL: &[&str] = &["float", "int8", "smoothquant", "qat", "kmeans"];
+pub const ALL: &[&str] = &[
+    "float",
+    "int8",
+    "smoothquant",
+    "qat",
+    "pruned",
+    "student",
+    "kmeans",
+];
 
 /// What a method produced.
 pub struct Built {
@@ -37,7 +46,9 @@ pub struct MethodOptions {
     pub out: std::path::PathBuf,
     /// Calibration images (what the context holds).
     pub calibration_samples: usize,
-    /// QAT fine-tuning epochs.
+    /// Threads for child training runs.
+    pub threads: Option<usize>,
+    /// QAT (and pruning) fine-tuning epochs.
     pub qat_epochs: usize,
     /// QAT peak learning rate.
     pub qat_lr: f32,
@@ -71,6 +82,8 @@ pub fn build(name: &str, ctx: &Context, opts: &MethodOptions) -> Result<Built> {
         "smoothquant" => smoothquant(ctx, opts),
         "kmeans" => kmeans(ctx),
         "qat" => qat(opts),
+        "pruned" => pruned(ctx, opts),
+        "student" => student(ctx, opts),
         other => Err(format!(
             "--methods: unknown method {other:?} (known: {})",
             ALL.join(", ")
@@ -157,12 +170,89 @@ fn qat(opts: &MethodOptions) -> Result<Built> {
     })
 }
 
+/// Global L1 magnitude pruning to 50 % with a gradual cubic schedule over a fine-tuning run from the
+/// float checkpoint (a fifth of its learning rate), then int8 PTQ. Pruned weights are stored dense:
+/// the file and the latency do not shrink.
+fn pruned(ctx: &Context, opts: &MethodOptions) -> Result<Built> {
+    const SPARSITY: f64 = 0.5;
+    let dir = opts.out.join("pruned");
+    let extra: Vec<String> = [
+        "--init-from".to_string(),
+        opts.checkpoint.display().to_string(),
+        "--epochs".into(),
+        opts.qat_epochs.to_string(),
+        "--lr".into(),
+        (ctx.recipe.lr * 0.2).to_string(),
+        "--prune-sparsity".into(),
+        SPARSITY.to_string(),
+        "--prune-kind".into(),
+        "l1-global".into(),
+    ]
+    .to_vec();
+    let ck = finetune::train_child(&ctx.recipe, opts.threads, &extra, &dir)?;
+    let float = finetune::graph_of(&ck)?;
+    let sparsity: serde_json::Value = std::fs::read_to_string(dir.join("sparsity.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    Ok(Built {
+        graph: ptq_int8(&float, ctx, opts.observer)?,
+        label: format!("{:.0} % pruned (L1 global) + int8", 100.0 * SPARSITY),
+        stem: "pruned_int8".into(),
+        precision: "int8".into(),
+        details: serde_json::json!({
+            "target_sparsity": SPARSITY,
+            "fine_tune_epochs": opts.qat_epochs,
+            "checkpoint": "pruned/best.safetensors",
+            "sparsity": sparsity,
+            "note": "pruned weights are stored dense: size and latency equal int8 PTQ's",
+        }),
+    })
+}
+
+/// A student with half the teacher's depth and width, trained from scratch for the teacher's
+/// epochs with knowledge distillation (T = 4, α = 0.7), then int8 PTQ.
+fn student(ctx: &Context, opts: &MethodOptions) -> Result<Built> {
+    let dir = opts.out.join("student");
+    let mut extra = finetune::student_flags(ctx)?;
+    let architecture = extra.join(" ");
+    extra.extend([
+        "--teacher".to_string(),
+        opts.checkpoint.display().to_string(),
+        "--kd-temperature".into(),
+        "4".into(),
+        "--kd-alpha".into(),
+        "0.7".into(),
+        "--epochs".into(),
+        ctx.recipe.epochs.to_string(),
+        "--lr".into(),
+        ctx.recipe.lr.to_string(),
+    ]);
+    let ck = finetune::train_child(&ctx.recipe, opts.threads, &extra, &dir)?;
+    let float = finetune::graph_of(&ck)?;
+    let float_top1 =
+        super::measure::evaluate(&float, &ctx.val, &ctx.trained.classes, "student float")?.top1();
+    Ok(Built {
+        graph: ptq_int8(&float, ctx, opts.observer)?,
+        label: "KD student (½ depth, ½ width) + int8".into(),
+        stem: "student_int8".into(),
+        precision: "int8".into(),
+        details: serde_json::json!({
+            "architecture": architecture,
+            "temperature": 4, "alpha": 0.7,
+            "epochs": ctx.recipe.epochs,
+            "student_float_top1": float_top1,
+            "checkpoint": "student/best.safetensors",
+        }),
+    })
+}
+
 /// k-means weight sharing at 4 bits per layer; the file stores the shared weights as float32, so
 /// the details give the codebook-format size too.
 fn kmeans(ctx: &Context) -> Result<Built> {
     const BITS: u32 = 4;
     let (graph, layers) = {
-        let (g, seed) = (&ctx.graph, ctx.seed);
+        let (g, seed) = (&ctx.graph, ctx.recipe.seed);
         crate::trained::in_pool(|| kmeans_share(g, BITS, seed))??
     };
     let compressed = compressed_bytes(&ctx.graph, &layers);

@@ -3,6 +3,7 @@
 //! `report.md`, `report.json` and plots.
 
 mod context;
+mod finetune;
 mod markdown;
 mod measure;
 mod methods;
@@ -160,6 +161,7 @@ pub fn run(args: &ReportArgs) -> Result<Report> {
         checkpoint: args.checkpoint.clone(),
         out: out.clone(),
         calibration_samples: args.calibration_samples,
+        threads: args.threads,
         qat_epochs: args.qat_epochs,
         qat_lr: args.qat_lr,
         observer: args.observer.parse()?,
