@@ -197,7 +197,7 @@ pub fn run_from_train(a: &crate::train::TrainArgs, checkpoint: &Path) -> Result<
             freeze_observers_after: None,
             lsq: false,
         },
-        out: a.out.join("model_qat.tflite"),
+        out: a.out_dir().join("model_qat.tflite"),
         eval_samples: None,
         resume_from: a.resume_from.clone(),
         stop_after_steps: a.stop_after_steps,

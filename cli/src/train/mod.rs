@@ -34,7 +34,7 @@ use state::{Best, Position};
 use crate::data::{Result, Source};
 
 /// Options of `inkling train`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Model preset: vit-small-doodle (small, the README's), vit-6 (depth 6), vit-tiny (depth 12), or
     /// linear (logistic regression on the pixels, a baseline).
@@ -139,9 +139,10 @@ pub struct TrainArgs {
     /// Threads for the kernels and the loader (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Directory for best.safetensors, last.safetensors and log.jsonl.
-    #[arg(long, default_value = "runs/train")]
-    pub out: PathBuf,
+    /// Directory for best.safetensors, last.safetensors and log.jsonl (default: runs/train;
+    /// `pipeline`: runs/<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Print where the time goes per op (forward and backward) at the end, and write profile.json.
     #[arg(long)]
     pub profile: bool,
@@ -152,6 +153,15 @@ pub struct TrainArgs {
     /// `inkling quantize --method qat`; --epochs default 1, --lr default 2e-5).
     #[arg(long)]
     pub qat: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// The run directory: `--out`, else `runs/train`.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs/train"))
+    }
 }
 
 /// Default number of synthetic classes.
@@ -491,8 +501,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     prune::start(&mut trainer)?;
 
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let log_path = args.out.join("log.jsonl");
+    let out = args.out_dir();
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let log_path = out.join("log.jsonl");
     let mut log = OpenOptions::new()
         .create(true)
         .append(args.resume_from.is_some())
@@ -521,8 +532,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
 
-    let last_path = args.out.join("last.safetensors");
-    let best_path = args.out.join("best.safetensors");
+    let last_path = out.join("last.safetensors");
+    let best_path = out.join("best.safetensors");
     let run_start = Instant::now();
     while position.epoch < recipe.epochs {
         let epoch = position.epoch;
@@ -622,7 +633,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         };
         let record = serde_json::to_string(&record)?;
         writeln!(log, "{record}").map_err(|e| format!("{}: {e}", log_path.display()))?;
-        write_curves(&log_path, &args.out)?;
+        write_curves(&log_path, &out)?;
         eprintln!(
             "epoch {:>3}/{} | train loss {:.4} acc {:5.1}% | val loss {:.4} top-1 {:5.1}% top-3 {:5.1}% | lr {:.2e} | {:.0} img/s | {:.1} s{}{}",
             epoch + 1,
@@ -656,9 +667,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         last_path.display(),
         log_path.display()
     );
-    prune::finish(&trainer, &args.out)?;
+    prune::finish(&trainer, &out)?;
     if args.profile {
-        let path = args.out.join("profile.json");
+        let path = out.join("profile.json");
         crate::profile::report(trainer.step.max(1), Some(&path))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
