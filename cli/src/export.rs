@@ -47,6 +47,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             out: args.out.clone(),
             json: false,
             threads: args.threads,
+            wq: Default::default(),
         }),
         "float32" | "f32" => {
             trained::set_threads(args.threads)?;

@@ -10,6 +10,7 @@ mod pipeline;
 mod plot;
 mod profile;
 mod quantize;
+mod quantize_wq;
 mod rng;
 mod train;
 mod trained;

@@ -41,6 +41,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         out: Some(int8.clone()),
         json: false,
         threads: args.train.threads,
+        wq: Default::default(),
     })?;
     eprintln!("== 3/3 export (float32) → {}", float.display());
     export::run(&ExportArgs {

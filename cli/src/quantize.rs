@@ -48,6 +48,9 @@ pub struct QuantizeArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Options of the 4-bit methods.
+    #[command(flatten)]
+    pub wq: crate::quantize_wq::WqArgs,
 }
 
 /// What quantization produced, for the report.
@@ -115,13 +118,12 @@ pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
 
 /// Runs `inkling quantize`.
 pub fn run(args: &QuantizeArgs) -> Result<()> {
+    if crate::quantize_wq::is_wq(&args.method) {
+        return crate::quantize_wq::run(args);
+    }
     trained::set_threads(args.threads)?;
     if args.method != "int8" {
-        return Err(format!(
-            "--method {:?}: only int8 is available (4-bit methods come with weight-only quantization)",
-            args.method
-        )
-        .into());
+        return Err(format!("--method {:?}: int8, rtn, awq or gptq", args.method).into());
     }
     let observer: ObserverKind = args.observer.parse()?;
     let path = &args.checkpoint;

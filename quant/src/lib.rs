@@ -10,6 +10,7 @@ pub mod ptq;
 pub mod qparams;
 pub mod runtime;
 mod trace;
+pub mod wq;
 
 pub use error::{Error, Result};
 pub use qparams::QParams;
