@@ -116,16 +116,21 @@ pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
     Ok(hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64)
 }
 
-/// Runs `inkling quantize`.
-pub fn run(args: &QuantizeArgs) -> Result<()> {
-    if crate::quantize_wq::is_wq(&args.method) {
-        return crate::quantize_wq::run(args);
-    }
-    trained::set_threads(args.threads)?;
-    if args.method != "int8" {
-        return Err(format!("--method {:?}: int8, rtn, awq or gptq", args.method).into());
-    }
-    let observer: ObserverKind = args.observer.parse()?;
+/// A checkpoint's float graph and the images quantization reads: calibration images
+/// (class-balanced from the training split) and validation images, as the options pick them.
+pub struct Inputs {
+    /// The float graph.
+    pub g: Graph,
+    /// What an app needs to feed it.
+    pub info: ModelInfo,
+    /// `--calibration-samples` images.
+    pub cal: Vec<Image>,
+    /// `--eval-samples` validation images (default: the whole split).
+    pub val: Vec<Image>,
+}
+
+/// Loads `args.checkpoint`, its float graph and its calibration and validation images.
+pub fn inputs(args: &QuantizeArgs) -> Result<Inputs> {
     let path = &args.checkpoint;
     let mut t = trained::load(path)?;
     let recipe = t.recipe.clone().ok_or_else(|| {
@@ -142,17 +147,8 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     }
     let cal_idx = calibration_indices(&*data.source, &split.train, n_cal, recipe.seed)?;
     let pre = preprocess_for(&*t.model);
-    let (g, mut info) = float_graph(&mut t)?;
+    let (g, info) = float_graph(&mut t)?;
     let cal = crate::images::load(&data.source, cal_idx, pre)?;
-    let mut calibrator = Calibrator::new(&g, observer)?;
-    let pb = bar("calibrate", cal.len());
-    for im in &cal {
-        calibrator.observe(im.input.clone())?;
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    let q = convert(&g, &calibrator.ranges())?;
-
     let n_eval = args
         .eval_samples
         .unwrap_or(split.val.len())
@@ -162,6 +158,35 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         .map(|i| split.val[i * split.val.len() / n_eval.max(1)])
         .collect();
     let val = crate::images::load(&data.source, picked, pre)?;
+    Ok(Inputs { g, info, cal, val })
+}
+
+/// Runs `inkling quantize`.
+pub fn run(args: &QuantizeArgs) -> Result<()> {
+    if crate::quantize_wq::is_wq(&args.method) {
+        return crate::quantize_wq::run(args);
+    }
+    trained::set_threads(args.threads)?;
+    if args.method != "int8" {
+        return Err(format!("--method {:?}: int8, rtn, awq or gptq", args.method).into());
+    }
+    let observer: ObserverKind = args.observer.parse()?;
+    let path = &args.checkpoint;
+    let Inputs {
+        g,
+        mut info,
+        cal,
+        val,
+    } = inputs(args)?;
+    let mut calibrator = Calibrator::new(&g, observer)?;
+    let pb = bar("calibrate", cal.len());
+    for im in &cal {
+        calibrator.observe(im.input.clone())?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let q = convert(&g, &calibrator.ranges())?;
+
     // Labels of the data are in the recipe's class order, which is the model's.
     let (float_top1, int8_top1) = if val.is_empty() {
         (None, None)
@@ -204,18 +229,26 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         int8_bytes: bytes.len(),
         layers,
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    let report_path = out.with_extension("report.json");
-    write_file(&report_path, json.as_bytes())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-    } else {
+    let report_path = save_report(&report, &out, args.json)?;
+    if !args.json {
         print_report(&report, &report_path);
     }
     Ok(())
+}
+
+/// Writes `report` as JSON beside `model` (`<model>.report.json`) and, with `json`, prints it on
+/// stdout as one line; returns the report file's path.
+pub fn save_report<T: serde::Serialize>(report: &T, model: &Path, json: bool) -> Result<PathBuf> {
+    let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let path = model.with_extension("report.json");
+    write_file(&path, text.as_bytes())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).map_err(|e| e.to_string())?
+        );
+    }
+    Ok(path)
 }
 
 fn print_report(r: &Report, report_path: &Path) {

@@ -7,13 +7,12 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use indicatif::ProgressBar;
-use inkling::data::pipeline::calibration_indices;
 use inkling::quant::export::{to_tflite, write_file};
 use inkling::quant::graph::Graph;
 use inkling::quant::ptq::{layer_errors, LayerError, ObserverKind};
 use inkling::quant::runtime::Buf;
 use inkling::quant::wq::{
-    quantize_4bit_with, FoldedInto, LayerSensitivity, WqAct, WqConfig, WqMethod, WqOutput,
+    quantize_4bit_with, AwqChoice, LayerSensitivity, WqAct, WqConfig, WqMethod, WqOutput,
 };
 
 use crate::data::Result;
@@ -22,8 +21,7 @@ use inkling::nn::metrics::arg_max;
 use inkling::quant::runtime::Session;
 use rayon::prelude::*;
 
-use crate::quantize::{bar, float_graph, QuantizeArgs};
-use crate::train::preprocess_for;
+use crate::quantize::{bar, inputs, save_report, Inputs, QuantizeArgs};
 use crate::trained;
 
 /// Options of the 4-bit methods (`--method rtn|awq|gptq`).
@@ -184,14 +182,6 @@ fn fidelity(g: &Graph, q: &Graph, images: &[Image]) -> Result<Fidelity> {
     })
 }
 
-/// Where AWQ put one input's scales.
-#[derive(serde::Serialize)]
-struct AwqFold {
-    first_layer: String,
-    alpha: f32,
-    folded_into: FoldedInto,
-}
-
 /// What the 4-bit pass produced, for the report.
 #[derive(serde::Serialize)]
 struct Report {
@@ -217,7 +207,7 @@ struct Report {
     layers: Vec<LayerSensitivity>,
     /// `--act int8`: every int8 node's output against float on held-out images (as `--method int8`).
     int8_layers: Vec<LayerError>,
-    awq: Vec<AwqFold>,
+    awq: Vec<AwqChoice>,
 }
 
 /// Runs `inkling quantize --method rtn|awq|gptq`.
@@ -225,35 +215,15 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     trained::set_threads(args.threads)?;
     let cfg = config(&args.method, &args.wq, &args.observer)?;
     let path = &args.checkpoint;
-    let mut t = trained::load(path)?;
-    let recipe = t.recipe.clone().ok_or_else(|| {
-        format!(
-            "{}: not a training checkpoint (no recipe): calibration needs the training data",
-            path.display()
-        )
-    })?;
-    let data = trained::training_data(&recipe, path)?;
-    let split = trained::training_split(&recipe, &*data.source)?;
-    let n_cal = args.calibration_samples.min(split.train.len());
-    if n_cal == 0 {
-        return Err("--calibration-samples must be at least 1".into());
-    }
-    let cal_idx = calibration_indices(&*data.source, &split.train, n_cal, recipe.seed)?;
-    let pre = preprocess_for(&*t.model);
-    let (g, mut info) = float_graph(&mut t)?;
-    let cal = crate::images::load(&data.source, cal_idx, pre)?;
+    let Inputs {
+        g,
+        mut info,
+        cal,
+        val,
+    } = inputs(args)?;
     let out = quantize_with_report(&g, &cal, &cfg)?;
     let q = &out.graph;
 
-    let n_eval = args
-        .eval_samples
-        .unwrap_or(split.val.len())
-        .min(split.val.len());
-    // Evenly spaced over the class-ordered split, as `--method int8` picks them.
-    let picked: Vec<usize> = (0..n_eval)
-        .map(|i| split.val[i * split.val.len() / n_eval.max(1)])
-        .collect();
-    let val = crate::images::load(&data.source, picked, pre)?;
     let fid = if val.is_empty() {
         None
     } else {
@@ -298,25 +268,10 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         int4_bytes: bytes.len(),
         layers: out.layers,
         int8_layers,
-        awq: out
-            .awq
-            .into_iter()
-            .map(|(first_layer, alpha, folded_into)| AwqFold {
-                first_layer,
-                alpha,
-                folded_into,
-            })
-            .collect(),
+        awq: out.awq,
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    let report_path = dest.with_extension("report.json");
-    write_file(&report_path, json.as_bytes())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-    } else {
+    let report_path = save_report(&report, &dest, args.json)?;
+    if !args.json {
         print_report(&report, &report_path);
     }
     Ok(())

@@ -3,9 +3,11 @@
 //! rounding (finer relative steps for them) and the input is divided by `s`, which leaves the float
 //! layer unchanged: `x Wᵀ = (x / s)(W diag s)ᵀ`.
 //!
-//! Scale search: `s = mean|x|^α` (normalized so that `max(s)·min(s) = 1`) for α on a grid in [0, 1);
-//! the α kept is the one whose rounded weights give the smallest output error on the calibration
-//! activations, summed over the layers that share the input (q, k and v share one `s`, as their
+//! Scale search: `s = mean|x|^α` (llm-awq) and `s = mean|x|^α / mean|ŵ|^(1−α)` with ŵ the weights
+//! of each row divided by the row's largest magnitude (AutoAWQ's "duo" scaling), each normalized
+//! so that `max(s)·min(s) = 1`, for α on a grid in [0, 1); the candidate kept is the one whose
+//! rounded weights give the smallest output error on the calibration activations, summed over the
+//! layers that share the input (q, k and v share one `s`, as their
 //! common input can carry only one scaling). The error is `tr(D H Dᵀ)` with `D = W − Q(W diag s)
 //! diag(1/s)` and `H = XᵀX` ([`super::stats`]), i.e. exactly `Σ_rows ‖x Wᵀ − x Ŵᵀ‖²` over every
 //! calibration token. α = 0 is plain round-to-nearest, so the search never does worse than RTN on
@@ -34,6 +36,8 @@ pub struct AwqScales {
     pub s: Vec<f32>,
     /// The exponent chosen.
     pub alpha: f32,
+    /// Whether the weight-aware family won (`s = mean|x|^α / mean|ŵ|^(1−α)`).
+    pub weight_aware: bool,
     /// Output error with these scales (round to nearest).
     pub loss: f64,
     /// Output error of plain round to nearest (α = 0).
@@ -73,29 +77,59 @@ pub(crate) fn search_scales(
     let mut best = AwqScales {
         s: ones,
         alpha: 0.0,
+        weight_aware: false,
         loss: loss_rtn,
         loss_rtn,
     };
-    for i in 1..grid.max(1) {
-        let alpha = i as f32 / grid as f32;
-        let mut s: Vec<f32> = st
-            .abs_mean
-            .iter()
-            .map(|&m| (m as f32).powf(alpha).max(1e-4))
-            .collect();
-        let (lo, hi) = s
-            .iter()
-            .fold((f32::INFINITY, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let norm = (lo * hi).sqrt();
-        s.iter_mut().for_each(|v| *v /= norm);
-        let loss = loss_of(&s)?;
-        if loss < best.loss {
-            best = AwqScales {
-                s,
-                alpha,
-                loss,
-                loss_rtn,
-            };
+    // Mean relative weight magnitude per input channel (rows normalized to max 1), for the
+    // weight-aware family.
+    let mut w_mean = vec![0f64; k];
+    let mut rows = 0usize;
+    for &(w, n) in layers {
+        for row in w.chunks_exact(k).take(n) {
+            let m = row
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()))
+                .max(f32::MIN_POSITIVE);
+            for (a, v) in w_mean.iter_mut().zip(row) {
+                *a += (v.abs() / m) as f64;
+            }
+            rows += 1;
+        }
+    }
+    w_mean.iter_mut().for_each(|a| *a /= rows.max(1) as f64);
+    for duo in [false, true] {
+        for i in 1..grid.max(1) {
+            let alpha = i as f32 / grid as f32;
+            let mut s: Vec<f32> = st
+                .abs_mean
+                .iter()
+                .zip(&w_mean)
+                .map(|(&x, &w)| {
+                    let v = (x as f32).powf(alpha);
+                    let v = if duo {
+                        v / ((w as f32).powf(1.0 - alpha) + 1e-4)
+                    } else {
+                        v
+                    };
+                    v.max(1e-4)
+                })
+                .collect();
+            let (lo, hi) = s
+                .iter()
+                .fold((f32::INFINITY, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let norm = (lo * hi).sqrt();
+            s.iter_mut().for_each(|v| *v /= norm);
+            let loss = loss_of(&s)?;
+            if loss < best.loss {
+                best = AwqScales {
+                    s,
+                    alpha,
+                    weight_aware: duo,
+                    loss,
+                    loss_rtn,
+                };
+            }
         }
     }
     Ok(best)
