@@ -50,6 +50,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             json: false,
             threads: args.threads,
             qat: Default::default(),
+            wq: Default::default(),
         }),
         "float32" | "f32" => {
             trained::set_threads(args.threads)?;

@@ -13,6 +13,7 @@ mod qat;
 mod quantize;
 mod quantize_kmeans;
 mod quantize_smooth;
+mod quantize_wq;
 mod report;
 mod rng;
 mod train;

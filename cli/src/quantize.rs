@@ -59,6 +59,9 @@ pub struct QuantizeArgs {
     /// Options of `--method qat`.
     #[command(flatten)]
     pub qat: crate::qat::QatFlags,
+    /// Options of the 4-bit methods.
+    #[command(flatten)]
+    pub wq: crate::quantize_wq::WqArgs,
 }
 
 /// What quantization produced, for the report.
@@ -187,6 +190,9 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     if args.method == "qat" {
         return crate::qat::run_from_quantize(args);
     }
+    if crate::quantize_wq::is_wq(&args.method) {
+        return crate::quantize_wq::run(args);
+    }
     trained::set_threads(args.threads)?;
     match args.method.as_str() {
         "int8" => {}
@@ -194,7 +200,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         "kmeans" => return crate::quantize_kmeans::run(args),
         m => {
             return Err(format!(
-                "--method {m:?}: available are int8, smoothquant, kmeans and qat (4-bit methods come with weight-only quantization)"
+                "--method {m:?}: available are int8, smoothquant, qat, rtn, awq, gptq and kmeans"
             )
             .into())
         }

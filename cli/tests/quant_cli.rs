@@ -7,35 +7,7 @@ mod common;
 use common::{inkling, ok, Scratch};
 
 fn train(dir: &Scratch) -> String {
-    let out = dir.s("run");
-    ok(&[
-        "train",
-        "--model",
-        "vit-small-doodle",
-        "--depth",
-        "1",
-        "--width",
-        "16",
-        "--heads",
-        "2",
-        "--mlp-dim",
-        "32",
-        "--classes",
-        "3",
-        "--samples-per-class",
-        "40",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--seed",
-        "3",
-        "--threads",
-        "1",
-        "--out",
-        &out,
-    ]);
-    format!("{out}/best.safetensors")
+    common::train_tiny_vit(dir, 16)
 }
 
 fn json(s: &str) -> serde_json::Value {

@@ -13,6 +13,7 @@ pub mod qparams;
 pub mod runtime;
 pub mod smooth;
 mod trace;
+pub mod wq;
 
 pub use error::{Error, Result};
 pub use qparams::QParams;

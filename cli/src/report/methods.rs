@@ -12,6 +12,7 @@ use crate::data::Result;
 use crate::qat::{self, QatFlags, QatRun, QatSettings};
 use crate::quantize::bar;
 use crate::quantize_smooth;
+use crate::quantize_wq::{self, WqArgs};
 
 /// Every method, in report order; `--methods all` runs these.
 pub const ALL: &[&str] = &[
@@ -19,6 +20,9 @@ pub const ALL: &[&str] = &[
     "int8",
     "smoothquant",
     "qat",
+    "rtn",
+    "awq",
+    "gptq",
     "pruned",
     "student",
     "kmeans",
@@ -81,6 +85,7 @@ pub fn build(name: &str, ctx: &Context, opts: &MethodOptions) -> Result<Built> {
         }
         "smoothquant" => smoothquant(ctx, opts),
         "kmeans" => kmeans(ctx),
+        "rtn" | "awq" | "gptq" => weight_only(name, ctx, opts),
         "qat" => qat(opts),
         "pruned" => pruned(ctx, opts),
         "student" => student(ctx, opts),
@@ -243,6 +248,31 @@ fn student(ctx: &Context, opts: &MethodOptions) -> Result<Built> {
             "epochs": ctx.recipe.epochs,
             "student_float_top1": float_top1,
             "checkpoint": "student/best.safetensors",
+        }),
+    })
+}
+
+/// 4-bit weight-only quantization of the transformer's linear layers (per output channel, float32
+/// activations quantized per row on the fly, as XNNPACK runs f32 × int4 FULLY_CONNECTED).
+fn weight_only(method: &str, ctx: &Context, opts: &MethodOptions) -> Result<Built> {
+    let cfg = quantize_wq::config(method, &WqArgs::default(), &opts.observer_name)?;
+    let out = quantize_wq::quantize_with_report(&ctx.graph, &ctx.cal, &cfg)?;
+    let mut layers: Vec<_> = out.layers.iter().collect();
+    layers.sort_by(|a, b| a.sqnr_db.total_cmp(&b.sqnr_db));
+    let worst: Vec<serde_json::Value> = layers
+        .iter()
+        .take(8)
+        .map(|l| serde_json::json!({"layer": l.name, "sqnr_db": l.sqnr_db}))
+        .collect();
+    Ok(Built {
+        graph: out.graph,
+        label: format!("{} 4-bit weights (per-channel)", method.to_uppercase()),
+        stem: format!("{method}_int4"),
+        precision: "int4 weights, float32 activations".into(),
+        details: serde_json::json!({
+            "layers_4bit": out.layers.len(),
+            "activations": "float32 (quantized per row on the fly by XNNPACK)",
+            "worst_layers": worst,
         }),
     })
 }

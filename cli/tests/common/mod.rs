@@ -53,3 +53,38 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Trains a one-block ViT of `width` (MLP 2·width, 2 heads) for one epoch on 40 synthetic doodles
+/// of each of 3 classes into `dir/run`; returns the best checkpoint's path.
+pub fn train_tiny_vit(dir: &Scratch, width: usize) -> String {
+    let out = dir.s("run");
+    let (w, mlp) = (width.to_string(), (2 * width).to_string());
+    ok(&[
+        "train",
+        "--model",
+        "vit-small-doodle",
+        "--depth",
+        "1",
+        "--width",
+        &w,
+        "--heads",
+        "2",
+        "--mlp-dim",
+        &mlp,
+        "--classes",
+        "3",
+        "--samples-per-class",
+        "40",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--out",
+        &out,
+    ]);
+    format!("{out}/best.safetensors")
+}

@@ -6,6 +6,7 @@
 //! The session then only ever sees shapes its kernels agree on, so a damaged or hostile file is an
 //! error naming the operator or tensor, never a panic or a huge allocation.
 
+use super::f16::f16_bits_to_f32;
 use super::tflite::{
     read_model, ActivationFn, BuiltinOp, BuiltinOptions, ModelDef, OperatorDef,
     Padding as TfPadding, Quantization, TensorDef, TensorType,
@@ -14,6 +15,7 @@ use super::{ModelInfo, METADATA_NAME};
 use crate::graph::{Act, ConstData, DType, Graph, Node, Op, Padding, Quant, Value, ValueId};
 use crate::runtime::int8::broadcast_shape;
 use crate::{Error, QParams, Result};
+use inkling_kernels::qgemm::int4::unpack_int4;
 
 /// The most elements one tensor may have (1 GiB of float32): far above any model we run, far below
 /// what a hostile shape could ask the session to allocate.
@@ -166,7 +168,7 @@ impl Builder<'_> {
         }
         let v = self
             .g
-            .add_value(to_value(self.m, t).map_err(|e| tensor_err(t, i, e))?);
+            .add_value(to_value(self.m, self.tensors, t).map_err(|e| tensor_err(t, i, e))?);
         self.value_of[i as usize] = Some(v);
         Ok(v)
     }
@@ -290,7 +292,7 @@ impl Builder<'_> {
         };
         let v = self.g.value_mut(w);
         if let Some(Quant::PerTensor(q)) = v.quant {
-            if q.zero_point == 0 && v.dtype == DType::I8 {
+            if q.zero_point == 0 && matches!(v.dtype, DType::I8 | DType::I4) {
                 v.quant = Some(Quant::PerChannel {
                     scales: vec![q.scale],
                     axis,
@@ -644,11 +646,16 @@ fn resolve_shape(spec: &[i32], numel: usize) -> Option<Vec<usize>> {
 }
 
 /// A tensor as a graph value: dtype, checked shape, quantization and decoded constant data.
-fn to_value(m: &ModelDef, t: &TensorDef) -> std::result::Result<Value, String> {
+fn to_value(
+    m: &ModelDef,
+    tensors: &[TensorDef],
+    t: &TensorDef,
+) -> std::result::Result<Value, String> {
     let dtype = match t.dtype {
         TensorType::F32 => DType::F32,
         TensorType::I8 => DType::I8,
         TensorType::I32 => DType::I32,
+        TensorType::I4 => DType::I4,
         other => return Err(format!("element type {other:?} is not supported")),
     };
     let shape =
@@ -667,14 +674,32 @@ fn to_value(m: &ModelDef, t: &TensorDef) -> std::result::Result<Value, String> {
     let numel = numel.unwrap_or(0);
     let quant = match &t.quant {
         None => None,
+        Some(q) if q.blockwise.is_some() => Some(blockwise(m, tensors, q, &shape)?),
         Some(q) => quant(q, &shape)?,
     };
+    if matches!(quant, Some(Quant::Blockwise { .. })) && dtype != DType::I4 {
+        return Err(format!(
+            "blockwise quantization of a {dtype:?} tensor (only INT4 is supported)"
+        ));
+    }
     let bytes = m
         .buffers
         .get(t.buffer as usize)
         .ok_or_else(|| format!("buffer {} is out of range", t.buffer))?;
     let data = if bytes.is_empty() {
         None
+    } else if dtype == DType::I4 {
+        if bytes.len() != numel.div_ceil(2) {
+            return Err(format!(
+                "buffer {} holds {} bytes, {numel} int4 values need {}",
+                t.buffer,
+                bytes.len(),
+                numel.div_ceil(2)
+            ));
+        }
+        let mut v = vec![0i8; numel];
+        unpack_int4(bytes, &mut v).map_err(|e| e.to_string())?;
+        Some(ConstData::I4(v))
     } else {
         let size = match dtype {
             DType::I8 => 1,
@@ -701,6 +726,60 @@ fn to_value(m: &ModelDef, t: &TensorDef) -> std::result::Result<Value, String> {
         dtype,
         quant,
         data,
+    })
+}
+
+/// Blockwise int4 parameters: the FLOAT16 scale tensor `[N, K / block]` the details point at,
+/// symmetric (no zero-point tensor), quantized dimension 0 of an `[N, K]` tensor.
+fn blockwise(
+    m: &ModelDef,
+    tensors: &[TensorDef],
+    q: &Quantization,
+    shape: &[usize],
+) -> std::result::Result<Quant, String> {
+    let Some(b) = &q.blockwise else {
+        return Err("no blockwise details".into());
+    };
+    let &[n, k] = shape else {
+        return Err(format!(
+            "blockwise quantization of a {shape:?} tensor (must be [N, K])"
+        ));
+    };
+    let block = usize::try_from(b.block_size)
+        .ok()
+        .filter(|&s| s > 0 && k.is_multiple_of(s))
+        .ok_or_else(|| format!("block size {} does not divide K = {k}", b.block_size))?;
+    if b.zero_points != -1 || q.quantized_dimension != 0 {
+        return Err("blockwise int4 must be symmetric (zero_points -1) along dimension 0".into());
+    }
+    let st = usize::try_from(b.scales)
+        .ok()
+        .and_then(|i| tensors.get(i))
+        .ok_or_else(|| format!("blockwise scale tensor {} is out of range", b.scales))?;
+    let want = [n as i32, (k / block) as i32];
+    if st.dtype != TensorType::F16 || st.shape != want {
+        return Err(format!(
+            "blockwise scales {:?} are {:?} {:?}, must be FLOAT16 {want:?}",
+            st.name, st.dtype, st.shape
+        ));
+    }
+    let bytes = m
+        .buffers
+        .get(st.buffer as usize)
+        .filter(|d| d.len() == 2 * n * (k / block))
+        .ok_or_else(|| {
+            format!(
+                "blockwise scales {:?} have no data of the right size",
+                st.name
+            )
+        })?;
+    let scales = bytes
+        .chunks_exact(2)
+        .map(|c| f16_bits_to_f32(u16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    Ok(Quant::Blockwise {
+        scales,
+        block_size: block,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Writers (and readers) of model files: FlatBuffers, `.tflite`.
 
+pub mod f16;
 pub mod flatbuf;
 mod flatread;
 mod from_tflite;

@@ -4,11 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::f16::{f32_to_f16_bits, is_positive_normal_f16};
 use super::tflite::{
-    write_model, ActivationFn, BuiltinOp, BuiltinOptions, ModelDef, OperatorCode, OperatorDef,
-    Padding as TfPadding, Quantization, SignatureDef, SubGraphDef, TensorDef, TensorType,
+    write_model, ActivationFn, Blockwise, BuiltinOp, BuiltinOptions, ModelDef, OperatorCode,
+    OperatorDef, Padding as TfPadding, Quantization, SignatureDef, SubGraphDef, TensorDef,
+    TensorType,
 };
 use crate::graph::{Act, ConstData, DType, Graph, Node, Op, Padding, Quant, ValueId};
+use inkling_kernels::qgemm::int4::{int4_bytes, pack_int4};
+
 use crate::runtime::int8::{check_add_scales, check_conv_scales, check_mul_scales};
 use crate::{Error, Result};
 
@@ -159,24 +163,36 @@ impl Builder<'_> {
                     ConstData::F32(x) => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
                     ConstData::I8(x) => x.iter().map(|&v| v as u8).collect(),
                     ConstData::I32(x) => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    ConstData::I4(x) => {
+                        let mut packed = vec![0u8; int4_bytes(x.len())];
+                        pack_int4(x, &mut packed).map_err(|e| Error::Quant {
+                            node: val.name.clone(),
+                            what: e.to_string(),
+                        })?;
+                        packed
+                    }
                 });
                 (self.buffers.len() - 1) as u32
             }
         };
-        let quant = val.quant.as_ref().map(|q| match q {
-            Quant::PerTensor(p) => Quantization {
+        let quant = match &val.quant {
+            None => None,
+            Some(Quant::PerTensor(p)) => Some(Quantization {
                 scale: vec![p.scale],
                 zero_point: vec![p.zero_point as i64],
                 quantized_dimension: 0,
                 blockwise: None,
-            },
-            Quant::PerChannel { scales, axis } => Quantization {
+            }),
+            Some(Quant::PerChannel { scales, axis }) => Some(Quantization {
                 scale: scales.clone(),
                 zero_point: vec![0; scales.len()],
                 quantized_dimension: *axis as i32,
                 blockwise: None,
-            },
-        });
+            }),
+            Some(Quant::Blockwise { scales, block_size }) => {
+                Some(self.blockwise_scales(v, scales, *block_size)?)
+            }
+        };
         self.tensors.push(TensorDef {
             name: val.name.clone(),
             shape: val.shape.iter().map(|&d| d as i32).collect(),
@@ -187,6 +203,67 @@ impl Builder<'_> {
         let t = (self.tensors.len() - 1) as i32;
         self.tensor_of.insert(v, t);
         Ok(t)
+    }
+
+    /// The FLOAT16 scale tensor `[N, K / block]` of blockwise int4 weights `v` and the
+    /// quantization parameters that point at it (zero points -1: symmetric).
+    fn blockwise_scales(
+        &mut self,
+        v: ValueId,
+        scales: &[f32],
+        block: usize,
+    ) -> Result<Quantization> {
+        let val = self.g.value(v);
+        let err = |what: String| Error::Quant {
+            node: val.name.clone(),
+            what,
+        };
+        let &[n, k] = val.shape.as_slice() else {
+            return Err(err(format!(
+                "blockwise weights must be [N, K], not {:?}",
+                val.shape
+            )));
+        };
+        if block == 0 || !block.is_multiple_of(32) || !k.is_multiple_of(block) {
+            return Err(err(format!(
+                "block size {block} must be a multiple of 32 that divides K = {k} (XNNPACK)"
+            )));
+        }
+        if scales.len() != n * (k / block) {
+            return Err(err(format!(
+                "{} block scales for [{n}, {}]",
+                scales.len(),
+                k / block
+            )));
+        }
+        if let Some(s) = scales.iter().find(|&&s| !is_positive_normal_f16(s)) {
+            return Err(err(format!(
+                "block scale {s} is not a positive normal float16 value (XNNPACK reads FLOAT16 scales)"
+            )));
+        }
+        self.buffers.push(
+            scales
+                .iter()
+                .flat_map(|&s| f32_to_f16_bits(s).to_le_bytes())
+                .collect(),
+        );
+        self.tensors.push(TensorDef {
+            name: format!("{}.scales", val.name),
+            shape: vec![n as i32, (k / block) as i32],
+            dtype: TensorType::F16,
+            buffer: (self.buffers.len() - 1) as u32,
+            quant: None,
+        });
+        Ok(Quantization {
+            scale: Vec::new(),
+            zero_point: Vec::new(),
+            quantized_dimension: 0,
+            blockwise: Some(Blockwise {
+                scales: (self.tensors.len() - 1) as i32,
+                zero_points: -1,
+                block_size: block as i32,
+            }),
+        })
     }
 
     /// A constant int32 vector operand (shapes, permutations, axes).
@@ -235,7 +312,17 @@ impl Builder<'_> {
             Op::FullyConnected { act: a } => {
                 let keep = g.value(n.inputs[0]).shape.len() > 2;
                 self.check_weighted(n)?;
-                let ver = if keep { 5 } else { v(4, 1) };
+                // INT4 filters: version 10, the first whose kernels read them (op_version.cc gives
+                // it to int8 × INT4; its keep_num_dims rule would say 5 for 3-D inputs, which an
+                // older runtime would take and then misread the weights). f32 × INT4 has no rule
+                // of its own there; it needs the same INT4 support, so it gets 10 as well.
+                let ver = if g.value(n.inputs[1]).dtype == DType::I4 {
+                    10
+                } else if keep {
+                    5
+                } else {
+                    v(4, 1)
+                };
                 (
                     BuiltinOp::FULLY_CONNECTED,
                     ver,
@@ -459,9 +546,36 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// int8 FC/conv: per-channel weights on the right axis, bias at s_in·s_w, scale_c < 256.
+    /// int8 FC/conv: per-channel weights on the right axis, bias at s_in·s_w, scale_c < 256;
+    /// int4 weights: FC only, an even K, and per-channel weights when the input is int8.
     fn check_weighted(&self, n: &Node) -> Result<()> {
         let g = self.g;
+        let w = g.value(n.inputs[1]);
+        if w.dtype == DType::I4 {
+            if !matches!(n.op, Op::FullyConnected { .. }) {
+                return Err(unsupported(
+                    n,
+                    "XNNPACK takes int4 weights in FULLY_CONNECTED only",
+                ));
+            }
+            if w.shape.len() != 2 || !w.shape[1].is_multiple_of(2) {
+                return Err(unsupported(
+                    n,
+                    format!(
+                        "int4 weights {:?} need an even number of input channels",
+                        w.shape
+                    ),
+                ));
+            }
+            if g.value(n.outputs[0]).dtype == DType::I8
+                && !matches!(w.quant, Some(Quant::PerChannel { .. }))
+            {
+                return Err(unsupported(
+                    n,
+                    "int8 × int4 needs per-channel int4 weights (XNNPACK has no blockwise form of it)",
+                ));
+            }
+        }
         if g.value(n.outputs[0]).dtype != DType::I8 {
             return Ok(());
         }

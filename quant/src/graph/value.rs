@@ -31,6 +31,15 @@ pub enum Quant {
         /// The channel axis.
         axis: usize,
     },
+    /// int4 weights `[N, K]` with one symmetric scale per output channel and block of `block_size`
+    /// consecutive input channels (TFLite `BlockwiseQuantization`, quantized dimension 0, zero points
+    /// all 0). Every scale is exactly representable in float16, as the file stores it.
+    Blockwise {
+        /// Scales `[N, K / block_size]`, row-major.
+        scales: Vec<f32>,
+        /// Input channels per block (XNNPACK: a multiple of 32 that divides K).
+        block_size: usize,
+    },
 }
 
 /// Constant data of a value.
@@ -42,6 +51,8 @@ pub enum ConstData {
     I8(Vec<i8>),
     /// int32 elements.
     I32(Vec<i32>),
+    /// int4 elements, one per `i8` in [−8, 7] (packed two per byte only in files and kernels).
+    I4(Vec<i8>),
 }
 
 impl ConstData {
@@ -51,6 +62,7 @@ impl ConstData {
             ConstData::F32(v) => v.len(),
             ConstData::I8(v) => v.len(),
             ConstData::I32(v) => v.len(),
+            ConstData::I4(v) => v.len(),
         }
     }
 
@@ -101,6 +113,7 @@ impl Value {
             ConstData::F32(_) => DType::F32,
             ConstData::I8(_) => DType::I8,
             ConstData::I32(_) => DType::I32,
+            ConstData::I4(_) => DType::I4,
         };
         Value {
             name: name.to_string(),

@@ -116,6 +116,7 @@ pub fn compressed_bytes(g: &Graph, layers: &[KmeansLayer]) -> usize {
             ConstData::F32(v) => 4 * v.len(),
             ConstData::I8(v) => v.len(),
             ConstData::I32(v) => 4 * v.len(),
+            ConstData::I4(v) => v.len().div_ceil(2),
         })
         .sum();
     let shared_float: usize = layers.iter().map(|l| l.float_bytes).sum();

@@ -64,6 +64,51 @@ pub fn convert(g: &Graph, ranges: &HashMap<ValueId, (f32, f32)>) -> Result<Graph
     Ok(c.out)
 }
 
+/// Per-channel symmetric int8 weights of `n` (and their scales).
+fn int8_weights(n: &Node, wv: &Value) -> Result<(Value, Vec<f32>)> {
+    let w = wv
+        .data
+        .as_ref()
+        .and_then(|d| d.as_f32())
+        .ok_or_else(|| Error::Unsupported {
+            node: n.name.clone(),
+            what: "weights must be constants for int8".into(),
+        })?;
+    let axis = weight_axis(&n.op);
+    let channels = wv.shape[axis];
+    let per = w.len() / channels.max(1);
+    let (qw, scales) = if axis == 0 {
+        quantize_weights(w, channels, |j| j / per)
+    } else {
+        quantize_weights(w, channels, |j| j % channels)
+    };
+    let mut nw = Value::constant(&wv.name, &wv.shape, ConstData::I8(qw));
+    nw.quant = Some(Quant::PerChannel {
+        scales: scales.clone(),
+        axis,
+    });
+    Ok((nw, scales))
+}
+
+/// Weights a 4-bit pass already quantized (int4 with per-channel scales): convert keeps them as
+/// they are instead of choosing int8 weights. int4 weights of any other kind are an error here.
+fn pre_quantized(n: &Node, w: &Value) -> Result<Option<(Value, Vec<f32>)>> {
+    if w.dtype != DType::I4 {
+        return Ok(None);
+    }
+    match (&w.data, &w.quant) {
+        (Some(ConstData::I4(_)), Some(Quant::PerChannel { scales, axis: 0 }))
+            if matches!(n.op, Op::FullyConnected { .. }) =>
+        {
+            Ok(Some((w.clone(), scales.clone())))
+        }
+        _ => Err(Error::Unsupported {
+            node: n.name.clone(),
+            what: "int8 × int4 takes per-channel int4 FULLY_CONNECTED weights only".into(),
+        }),
+    }
+}
+
 fn missing(g: &Graph, v: ValueId) -> Error {
     Error::Graph {
         node: g.value(v).name.clone(),
@@ -152,27 +197,11 @@ impl Converter<'_> {
             let x = self.as_i8(n.inputs[0])?;
             let s_in = self.q(n.inputs[0])?.scale;
             let wv = self.src.value(n.inputs[1]).clone();
-            let w =
-                wv.data
-                    .as_ref()
-                    .and_then(|d| d.as_f32())
-                    .ok_or_else(|| Error::Unsupported {
-                        node: n.name.clone(),
-                        what: "weights must be constants for int8".into(),
-                    })?;
-            let axis = weight_axis(&n.op);
-            let channels = wv.shape[axis];
-            let per = w.len() / channels.max(1);
-            let (qw, scales) = if axis == 0 {
-                quantize_weights(w, channels, |j| j / per)
-            } else {
-                quantize_weights(w, channels, |j| j % channels)
+            let (nw, scales) = match pre_quantized(n, &wv)? {
+                Some(given) => given,
+                None => int8_weights(n, &wv)?,
             };
-            let mut nw = Value::constant(&wv.name, &wv.shape, ConstData::I8(qw));
-            nw.quant = Some(Quant::PerChannel {
-                scales: scales.clone(),
-                axis,
-            });
+            let channels = scales.len();
             let wid = self.out.add_value(nw);
             let bias = match n.inputs.get(2) {
                 Some(&b) => {

@@ -17,6 +17,8 @@ enum Kernel {
     Conv(Int8Conv2d),
     Depthwise(Int8DepthwiseConv2d),
     Logistic(LogisticTable),
+    /// FULLY_CONNECTED with int4 weights, float32 in and out (weight-only 4-bit).
+    Int4(super::int4::Int4Linear),
 }
 
 /// Per-node prepared state for the int8 nodes of a graph.
@@ -45,7 +47,10 @@ type Weights<'g> = (&'g [i8], &'g [f32], Option<&'g [i32]>);
 
 fn weights<'g>(g: &'g Graph, n: &Node) -> Result<Weights<'g>> {
     let w = g.value(n.inputs[1]);
-    let (Some(ConstData::I8(wd)), Some(Quant::PerChannel { scales, .. })) = (&w.data, &w.quant)
+    // int4 weights (int8 × int4, FC only) are int8 values in [−8, 7] to the int8 kernels, as
+    // XNNPACK unpacks them when it packs.
+    let (Some(ConstData::I8(wd) | ConstData::I4(wd)), Some(Quant::PerChannel { scales, .. })) =
+        (&w.data, &w.quant)
     else {
         return Err(bad(n, "int8 weights must be constant and per-channel"));
     };
@@ -73,7 +78,15 @@ impl Prepared {
         let mut kernels = Vec::with_capacity(g.nodes.len());
         for n in &g.nodes {
             let int8_out = g.value(n.outputs[0]).dtype == crate::graph::DType::I8;
+            let w4 = n
+                .inputs
+                .get(1)
+                .map(|&w| g.value(w))
+                .filter(|w| w.dtype == crate::graph::DType::I4);
             let k = match &n.op {
+                Op::FullyConnected { act } if !int8_out && w4.is_some() => {
+                    Kernel::Int4(int4_linear(g, n, *act)?)
+                }
                 Op::FullyConnected { .. } if int8_out => {
                     let (w, s, b) = weights(g, n)?;
                     let [nn, k] = g.value(n.inputs[1]).shape[..] else {
@@ -110,7 +123,7 @@ impl Prepared {
     pub(crate) fn is_packed(&self, i: usize) -> bool {
         matches!(
             self.kernels[i],
-            Kernel::Linear(_) | Kernel::Conv(_) | Kernel::Depthwise(_)
+            Kernel::Linear(_) | Kernel::Conv(_) | Kernel::Depthwise(_) | Kernel::Int4(_)
         )
     }
 
@@ -133,6 +146,14 @@ impl Prepared {
         let operand = |j: usize| -> Result<Operand<'_>> {
             Ok(Operand::new(i8in(j)?, &xs[j].shape, qp(g, n, n.inputs[j])?))
         };
+        if let Kernel::Int4(l) = &self.kernels[i] {
+            let x = xs[0]
+                .as_f32()
+                .ok_or_else(|| bad(n, "int4 weights with float32 output need a float32 input"))?;
+            let mut out = super::f32_out(reuse, numel);
+            l.run(x, x.len() / l.k().max(1), &mut out)?;
+            return Ok(Buf::f32(&shape, out));
+        }
         if let Op::Dequantize = n.op {
             let mut out = super::f32_out(reuse, numel);
             int8::dequantize(i8in(0)?, qp(g, n, n.inputs[0])?, &mut out)?;
@@ -244,6 +265,25 @@ impl Prepared {
             data: Data::I8(out),
         })
     }
+}
+
+/// The weight-only int4 kernel of FC node `n` (int4 weights, float32 bias).
+fn int4_linear(g: &Graph, n: &Node, act: Act) -> Result<super::int4::Int4Linear> {
+    let w = g.value(n.inputs[1]);
+    let (Some(ConstData::I4(values)), Some(q), [nn, k]) = (&w.data, &w.quant, &w.shape[..]) else {
+        return Err(bad(n, "int4 weights must be a constant [N, K] with scales"));
+    };
+    let bias = match n.inputs.get(2).map(|&b| &g.value(b).data) {
+        Some(Some(ConstData::F32(b))) => Some(b.as_slice()),
+        None => None,
+        _ => {
+            return Err(bad(
+                n,
+                "the bias of a weight-only int4 layer must be a constant float32",
+            ))
+        }
+    };
+    super::int4::Int4Linear::new(&n.name, values, (*nn, *k), q, bias, act)
 }
 
 fn window(

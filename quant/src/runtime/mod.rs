@@ -4,6 +4,7 @@ pub(crate) mod broadcast;
 mod exec;
 pub mod float;
 mod float_ref;
+pub mod int4;
 pub mod int8;
 mod int8_exec;
 mod layout;

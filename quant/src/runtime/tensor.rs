@@ -86,6 +86,8 @@ impl Buf {
                 ConstData::F32(v) => Data::F32(v.clone()),
                 ConstData::I8(v) => Data::I8(v.clone()),
                 ConstData::I32(v) => Data::I32(v.clone()),
+                // int4 values are int8 values in [−8, 7]; kernels that take int4 pack their own copy.
+                ConstData::I4(v) => Data::I8(v.clone()),
             },
         }
     }
