@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use crate::data::Result;
 use crate::images::{argmax, Image};
 use crate::train::preprocess_for;
+use crate::train::recipe::Recipe;
 use crate::trained::{self, Trained};
 
 /// Options of `inkling quantize`.
@@ -127,16 +128,20 @@ pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
     Ok(hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64)
 }
 
-/// What every method starts from: a checkpoint's float graph, its calibration images
+/// What every method starts from: a checkpoint's model and float graph, its calibration images
 /// (class-balanced from the training split, not augmented) and its validation images.
 pub struct Inputs {
-    /// The float graph.
+    /// The model, weights loaded, with its class names.
+    pub trained: Trained,
+    /// How it was trained (data, split, optimisation).
+    pub recipe: Recipe,
+    /// The prepared float graph (TFLite layouts, BatchNorm folded).
     pub graph: Graph,
     /// What an app needs to feed it.
     pub info: ModelInfo,
     /// Calibration images (empty unless asked for).
     pub cal: Vec<Image>,
-    /// Validation images (`--eval-samples`, evenly spaced over the split).
+    /// Validation images (evenly spaced over the split, so every class is covered).
     pub val: Vec<Image>,
     /// The training recipe's seed.
     pub seed: u64,
@@ -144,7 +149,13 @@ pub struct Inputs {
 
 /// Loads the checkpoint of `args` and its images (calibration images only when `calibration`).
 pub fn inputs(args: &QuantizeArgs, calibration: bool) -> Result<Inputs> {
-    let path = &args.checkpoint;
+    let cal = calibration.then_some(args.calibration_samples);
+    load_inputs(&args.checkpoint, cal, args.eval_samples)
+}
+
+/// Loads `path` (an `inkling train` checkpoint with its recipe), `calibration` calibration images
+/// (none when `None`) and `eval` validation images (`None`: the whole validation split).
+pub fn load_inputs(path: &Path, calibration: Option<usize>, eval: Option<usize>) -> Result<Inputs> {
     let mut t = trained::load(path)?;
     let recipe = t.recipe.clone().ok_or_else(|| {
         format!(
@@ -156,20 +167,18 @@ pub fn inputs(args: &QuantizeArgs, calibration: bool) -> Result<Inputs> {
     let split = trained::training_split(&recipe, &*data.source)?;
     let pre = preprocess_for(&*t.model);
     let (graph, info) = float_graph(&mut t)?;
-    let cal = if calibration {
-        let n_cal = args.calibration_samples.min(split.train.len());
-        if n_cal == 0 {
-            return Err("--calibration-samples must be at least 1".into());
+    let cal = match calibration {
+        Some(n) => {
+            let n_cal = n.min(split.train.len());
+            if n_cal == 0 {
+                return Err("--calibration-samples must be at least 1".into());
+            }
+            let cal_idx = calibration_indices(&*data.source, &split.train, n_cal, recipe.seed)?;
+            crate::images::load(&data.source, cal_idx, pre)?
         }
-        let cal_idx = calibration_indices(&*data.source, &split.train, n_cal, recipe.seed)?;
-        crate::images::load(&data.source, cal_idx, pre)?
-    } else {
-        Vec::new()
+        None => Vec::new(),
     };
-    let n_eval = args
-        .eval_samples
-        .unwrap_or(split.val.len())
-        .min(split.val.len());
+    let n_eval = eval.unwrap_or(split.val.len()).min(split.val.len());
     // Evenly spaced over the split (which is ordered by class), so a subset covers every class.
     let picked: Vec<usize> = (0..n_eval)
         .map(|i| split.val[i * split.val.len() / n_eval.max(1)])
@@ -177,11 +186,13 @@ pub fn inputs(args: &QuantizeArgs, calibration: bool) -> Result<Inputs> {
     // Labels of the data are in the recipe's class order, which is the model's.
     let val = crate::images::load(&data.source, picked, pre)?;
     Ok(Inputs {
+        trained: t,
+        seed: recipe.seed,
+        recipe,
         graph,
         info,
         cal,
         val,
-        seed: recipe.seed,
     })
 }
 

@@ -7,9 +7,9 @@ use std::process::Command;
 
 use inkling::quant::graph::Graph;
 
-use super::context::Context;
 use crate::data::Result;
 use crate::quantize::float_graph;
+use crate::quantize::Inputs as Context;
 use crate::train::recipe::Recipe;
 
 /// `inkling train` with the recipe's data, classes, split, seed and optimisation settings, plus

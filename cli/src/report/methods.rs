@@ -6,11 +6,11 @@ use inkling::quant::ptq::{convert, layer_errors, Calibrator, ObserverKind};
 
 use inkling::quant::kmeans::{compressed_bytes, kmeans_share};
 
-use super::context::Context;
 use super::finetune;
 use crate::data::Result;
 use crate::qat::{self, QatFlags, QatRun, QatSettings};
 use crate::quantize::bar;
+use crate::quantize::Inputs as Context;
 use crate::quantize_smooth;
 use crate::quantize_wq::{self, WqArgs};
 

@@ -2,7 +2,6 @@
 //! accuracy, size, batch-1 latency (our runtime and LiteRT) and peak memory, written as
 //! `report.md`, `report.json` and plots.
 
-mod context;
 mod finetune;
 mod markdown;
 mod measure;
@@ -15,12 +14,12 @@ use inkling::data::pipeline::DEFAULT_CALIBRATION_SAMPLES;
 use inkling::quant::export::{to_tflite, write_file};
 use serde::Serialize;
 
-pub use context::Context;
 use measure::Latency;
 use methods::{Built, MethodOptions};
 
 use crate::data::Result;
 use crate::plot::{LatencyBar, SizePoint};
+use crate::quantize::{load_inputs, Inputs as Context};
 
 /// Options of `inkling report`.
 #[derive(clap::Args, Debug, Clone)]
@@ -168,9 +167,9 @@ pub fn run(args: &ReportArgs) -> Result<Report> {
         observer_name: args.observer.clone(),
     };
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let ctx = Context::load(
+    let ctx = load_inputs(
         &args.checkpoint,
-        args.calibration_samples,
+        Some(args.calibration_samples),
         args.eval_samples,
     )?;
     if ctx.val.is_empty() {
