@@ -7,20 +7,18 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use indicatif::ProgressBar;
+use inkling::nn::metrics::arg_max;
 use inkling::quant::export::{to_tflite, write_file};
 use inkling::quant::graph::Graph;
 use inkling::quant::ptq::{layer_errors, LayerError, ObserverKind};
-use inkling::quant::runtime::Buf;
+use inkling::quant::runtime::{Buf, Session};
 use inkling::quant::wq::{
     quantize_4bit_with, AwqChoice, LayerSensitivity, WqAct, WqConfig, WqMethod, WqOutput,
 };
+use rayon::prelude::*;
 
 use crate::data::Result;
 use crate::images::Image;
-use inkling::nn::metrics::arg_max;
-use inkling::quant::runtime::Session;
-use rayon::prelude::*;
-
 use crate::quantize::{bar, inputs, write_report, Inputs, QuantizeArgs};
 use crate::trained;
 
