@@ -14,23 +14,38 @@ pub struct SizePoint {
     pub top1: f64,
 }
 
-/// Top-1 against file size, one labelled marker per method.
+/// Top-1 against file size: one numbered marker per method, the numbers explained in a legend on
+/// the right (methods of equal size would hide each other's labels next to the markers).
 pub fn accuracy_vs_size(points: &[SizePoint]) -> Scene {
-    let (left, top, pw, ph) = (70.0, 70.0, 560.0, 320.0);
+    let (left, top, pw, ph): (f64, f64, f64, f64) = (70.0, 70.0, 520.0, 320.0);
+    let legend_x = left + pw + 24.0;
+    let name_w = points
+        .iter()
+        .map(|p| clip(&p.label).chars().count() + 4)
+        .max()
+        .unwrap_or(8);
     let mut s = titled(
-        left + pw + 40.0,
-        top + ph + 50.0,
+        legend_x + text_width(name_w, SMALL) + 20.0,
+        (top + ph + 50.0).max(top + 16.0 * points.len() as f64 + 20.0),
         "Accuracy vs size",
         "top-1 on the validation images against the exported file's size; up and left is better",
     );
-    let finite = || {
-        points
-            .iter()
-            .filter(|p| p.mb.is_finite() && p.top1.is_finite())
-    };
-    let max_mb = finite().map(|p| p.mb).fold(0.0, f64::max);
-    let lo_acc = finite().map(|p| p.top1).fold(1.0, f64::min);
-    let hi_acc = finite().map(|p| p.top1).fold(0.0, f64::max);
+    let finite = |p: &&SizePoint| p.mb.is_finite() && p.top1.is_finite();
+    let max_mb = points
+        .iter()
+        .filter(finite)
+        .map(|p| p.mb)
+        .fold(0.0, f64::max);
+    let lo_acc = points
+        .iter()
+        .filter(finite)
+        .map(|p| p.top1)
+        .fold(1.0, f64::min);
+    let hi_acc = points
+        .iter()
+        .filter(finite)
+        .map(|p| p.top1)
+        .fold(0.0, f64::max);
     let pad = ((hi_acc - lo_acc) * 0.15).max(0.005);
     let axes = Axes {
         x: left,
@@ -42,17 +57,25 @@ pub fn accuracy_vs_size(points: &[SizePoint]) -> Scene {
         xlabel: "size on disk (MB)",
     };
     axes.draw(&mut s, "top-1", |v| format!("{:.1} %", 100.0 * v));
-    for (i, p) in finite().enumerate() {
-        let (x, y) = axes.map((p.mb, p.top1));
+    for (i, p) in points.iter().enumerate() {
         let c = SERIES[i % SERIES.len()];
-        s.rect(x - 3.0, y - 3.0, 7.0, 7.0, c);
-        // Alternate label sides so neighbouring markers' labels do not overlap as often.
-        let (dx, anchor) = if i % 2 == 0 {
-            (8.0, Anchor::Start)
-        } else {
-            (-8.0, Anchor::End)
-        };
-        s.text(x + dx, y + 4.0, SMALL, anchor, Rgb::BLACK, &clip(&p.label));
+        let n = (i + 1).to_string();
+        if finite(&p) {
+            let (x, y) = axes.map((p.mb, p.top1));
+            s.rect(x - 3.0, y - 3.0, 7.0, 7.0, c);
+            s.text(x + 6.0, y - 5.0, SMALL, Anchor::Start, Rgb::BLACK, &n);
+        }
+        let ly = top + 16.0 * i as f64;
+        s.rect(legend_x, ly - 8.0, 7.0, 7.0, c);
+        let entry = format!("{n} {}", clip(&p.label));
+        s.text(
+            legend_x + 12.0,
+            ly,
+            SMALL,
+            Anchor::Start,
+            Rgb::BLACK,
+            &entry,
+        );
     }
     s
 }
@@ -332,7 +355,12 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(xs.len(), 2);
-        assert!(xs[1] < xs[0]);
+        // Marker then legend swatch, per method; the legend sits right of the plot.
+        assert_eq!(xs.len(), 4);
+        assert!(xs[2] < xs[0], "{xs:?}");
+        assert_eq!(xs[1], xs[3]);
+        assert!(xs[1] > xs[0]);
+        let t = texts(&s);
+        assert!(t.contains(&"1 float".to_string()) && t.contains(&"2 int4".to_string()));
     }
 }

@@ -123,9 +123,9 @@ fn smoothquant(ctx: &Context, opts: &MethodOptions) -> Result<Built> {
     let best = sweep.best;
     let graph = std::mem::take(&mut sweep.points[best].int8);
     let label = if chosen == 0.0 {
-        "SmoothQuant int8 (α: none)".to_string()
+        "SmoothQuant int8 (alpha: none)".to_string()
     } else {
-        format!("SmoothQuant int8 (α {chosen:.1})")
+        format!("SmoothQuant int8 (alpha {chosen:.1})")
     };
     Ok(Built {
         graph,
@@ -239,7 +239,7 @@ fn student(ctx: &Context, opts: &MethodOptions) -> Result<Built> {
         super::measure::evaluate(&float, &ctx.val, &ctx.trained.classes, "student float")?.top1();
     Ok(Built {
         graph: ptq_int8(&float, ctx, opts.observer)?,
-        label: "KD student (½ depth, ½ width) + int8".into(),
+        label: "KD student (1/2 depth, 1/2 width) + int8".into(),
         stem: "student_int8".into(),
         precision: "int8".into(),
         details: serde_json::json!({
