@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use inkling::autograd::Tensor;
 use inkling::data::pipeline::{calibration_indices, DEFAULT_CALIBRATION_SAMPLES};
+use inkling::nn::metrics::arg_max;
 use inkling::quant::export::{to_tflite, write_file, ModelInfo};
 use inkling::quant::graph::Graph;
 use inkling::quant::ptq::{convert, layer_errors, Calibrator, LayerError, ObserverKind};
-use inkling::quant::runtime::Session;
+use inkling::quant::runtime::{Data, Session};
 use inkling::quant::{passes, trace};
 use rayon::prelude::*;
 
 use crate::data::Result;
-use crate::images::{argmax, Image};
+use crate::images::Image;
 use crate::train::preprocess_for;
 use crate::train::recipe::Recipe;
 use crate::trained::{self, Trained};
@@ -109,23 +110,43 @@ pub fn float_graph(t: &mut Trained) -> Result<(Graph, ModelInfo)> {
     Ok((g, info))
 }
 
-/// Top-1 of a graph over images (labels in logit order), in parallel over images.
-pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
+/// The logits of `g` for each image (int8 outputs dequantized), in parallel over images, with a
+/// progress bar titled `title`.
+pub fn logits(g: &Graph, images: &[&Image], title: &str) -> Result<Vec<Vec<f32>>> {
     let s = Session::new(g)?;
+    let q = g.value(g.outputs[0]).qparams();
     let pb = bar(title, images.len());
-    let hits: std::result::Result<Vec<bool>, inkling::quant::Error> = trained::in_pool(|| {
+    let out: std::result::Result<Vec<Vec<f32>>, inkling::quant::Error> = trained::in_pool(|| {
         images
             .par_iter()
             .map(|im| {
-                let y = s.run(vec![im.input.clone()])?;
+                let y = s.run(vec![im.input.clone()])?.remove(0);
                 pb.inc(1);
-                Ok(argmax(&y[0]) == im.label)
+                Ok(match (y.data, q) {
+                    (Data::I8(v), Some(q)) => v
+                        .iter()
+                        .map(|&i| (i as i32 - q.zero_point) as f32 * q.scale)
+                        .collect(),
+                    (Data::F32(v), _) => v,
+                    _ => Vec::new(),
+                })
             })
             .collect()
     })?;
     pb.finish_and_clear();
-    let hits = hits?;
-    Ok(hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64)
+    Ok(out?)
+}
+
+/// Top-1 of a graph over images (labels in logit order), in parallel over images.
+pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
+    let all: Vec<&Image> = images.iter().collect();
+    let ys = logits(g, &all, title)?;
+    let hits = ys
+        .iter()
+        .zip(images)
+        .filter(|(y, im)| arg_max(y) == im.label)
+        .count();
+    Ok(hits as f64 / images.len().max(1) as f64)
 }
 
 /// What every method starts from: a checkpoint's model and float graph, its calibration images

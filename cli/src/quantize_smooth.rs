@@ -6,13 +6,12 @@ use std::path::Path;
 use inkling::quant::export::{to_tflite, write_file};
 use inkling::quant::graph::Graph;
 use inkling::quant::ptq::{convert, Calibrator, ObserverKind};
-use inkling::quant::runtime::{Buf, Data, Session};
+use inkling::quant::runtime::Buf;
 use inkling::quant::smooth::{channel_max, smooth, SmoothSummary};
-use rayon::prelude::*;
 
 use crate::data::Result;
 use crate::images::{argmax, Image};
-use crate::quantize::{bar, inputs, top1, write_report, QuantizeArgs};
+use crate::quantize::{bar, inputs, logits, top1, write_report, QuantizeArgs};
 use crate::trained;
 
 /// The strengths `--alpha auto` tries: the unsmoothed graph (α = 0, plain PTQ) and 0.3 … 0.8.
@@ -103,7 +102,7 @@ pub fn sweep(
     let (fit, held) = (part(false), part(true));
     let inputs: Vec<Buf> = cal.iter().map(|im| im.input.clone()).collect();
     let stats = trained::in_pool(|| channel_max(g, &inputs))??;
-    let reference = logits(g, &held)?;
+    let reference = logits(g, &held, "held-out float")?;
     let mut points = Vec::with_capacity(alphas.len());
     for &alpha in alphas {
         let (sg, summary) = if alpha == 0.0 {
@@ -120,7 +119,7 @@ pub fn sweep(
             if c.images() == fit.len() {
                 // Ranges from the fitting images only, for the held-out criterion.
                 let q = convert(&sg, &c.ranges())?;
-                let ours = logits(&q, &held)?;
+                let ours = logits(&q, &held, "held-out int8")?;
                 points.push(criterion(alpha, &reference, &ours, summary.clone()));
             }
         }
@@ -212,29 +211,6 @@ fn log_softmax(v: &[f32]) -> Vec<f64> {
 
 fn arg_max(v: &[f32]) -> usize {
     argmax(&Buf::f32(&[v.len()], v.to_vec()))
-}
-
-/// The first output of `g` on each image as float logits (dequantized when int8).
-fn logits(g: &Graph, images: &[&Image]) -> Result<Vec<Vec<f32>>> {
-    let s = Session::new(g)?;
-    let q = g.value(g.outputs[0]).qparams();
-    let out: std::result::Result<Vec<Vec<f32>>, inkling::quant::Error> = trained::in_pool(|| {
-        images
-            .par_iter()
-            .map(|im| {
-                let y = s.run(vec![im.input.clone()])?.remove(0);
-                Ok(match (y.data, q) {
-                    (Data::I8(v), Some(q)) => v
-                        .iter()
-                        .map(|&i| (i as i32 - q.zero_point) as f32 * q.scale)
-                        .collect(),
-                    (Data::F32(v), _) => v,
-                    _ => Vec::new(),
-                })
-            })
-            .collect()
-    })?;
-    Ok(out?)
 }
 
 /// What `--method smoothquant` produced, for the report.

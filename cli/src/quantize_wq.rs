@@ -11,15 +11,14 @@ use inkling::nn::metrics::arg_max;
 use inkling::quant::export::{to_tflite, write_file};
 use inkling::quant::graph::Graph;
 use inkling::quant::ptq::{layer_errors, LayerError, ObserverKind};
-use inkling::quant::runtime::{Buf, Session};
+use inkling::quant::runtime::Buf;
 use inkling::quant::wq::{
     quantize_4bit_with, AwqChoice, LayerSensitivity, WqAct, WqConfig, WqMethod, WqOutput,
 };
-use rayon::prelude::*;
 
 use crate::data::Result;
 use crate::images::Image;
-use crate::quantize::{bar, inputs, write_report, Inputs, QuantizeArgs};
+use crate::quantize::{bar, inputs, logits, write_report, Inputs, QuantizeArgs};
 use crate::trained;
 
 /// Options of the 4-bit methods (`--method rtn|awq|gptq`).
@@ -121,42 +120,23 @@ struct Fidelity {
     logit_sqnr_db: f64,
 }
 
-/// The logits of `g`'s output `y` as f32 (int8 outputs dequantized).
-fn logits(g: &Graph, y: &Buf) -> Vec<f32> {
-    match (y.as_f32(), y.as_i8(), g.value(g.outputs[0]).qparams()) {
-        (Some(v), _, _) => v.to_vec(),
-        (_, Some(v), Some(p)) => v
-            .iter()
-            .map(|&q| (q as i32 - p.zero_point) as f32 * p.scale)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Runs the float graph `g` and the 4-bit graph `q` on every image (in parallel over images).
+/// Top-1, agreement and logit SQNR of `q` against the float graph `g` on labelled images.
 fn fidelity(g: &Graph, q: &Graph, images: &[Image]) -> Result<Fidelity> {
-    let (fs, qs) = (Session::new(g)?, Session::new(q)?);
-    let pb = bar("evaluate", images.len());
-    type Row = (usize, usize, f64, f64);
-    let rows: std::result::Result<Vec<Row>, inkling::quant::Error> = trained::in_pool(|| {
-        images
-            .par_iter()
-            .map(|im| {
-                let f = logits(g, &fs.run(vec![im.input.clone()])?[0]);
-                let y = logits(q, &qs.run(vec![im.input.clone()])?[0]);
-                pb.inc(1);
-                let signal = f.iter().map(|&v| (v as f64).powi(2)).sum();
-                let noise = f
-                    .iter()
-                    .zip(&y)
-                    .map(|(&a, &b)| ((a - b) as f64).powi(2))
-                    .sum();
-                Ok((arg_max(&f), arg_max(&y), signal, noise))
-            })
-            .collect()
-    })?;
-    pb.finish_and_clear();
-    let rows = rows?;
+    let all: Vec<&Image> = images.iter().collect();
+    let (fs, ys) = (logits(g, &all, "float")?, logits(q, &all, "4-bit")?);
+    let rows: Vec<(usize, usize, f64, f64)> = fs
+        .iter()
+        .zip(&ys)
+        .map(|(f, y)| {
+            let signal = f.iter().map(|&v| (v as f64).powi(2)).sum();
+            let noise = f
+                .iter()
+                .zip(y)
+                .map(|(&a, &b)| ((a - b) as f64).powi(2))
+                .sum();
+            (arg_max(f), arg_max(y), signal, noise)
+        })
+        .collect();
     let n = rows.len().max(1) as f64;
     let share = |hit: &dyn Fn(&(usize, usize), usize) -> bool| {
         rows.iter()

@@ -7,14 +7,11 @@ use std::process::Command;
 
 use inkling::nn::metrics::Evaluation;
 use inkling::quant::graph::Graph;
-use inkling::quant::runtime::Session;
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::data::Result;
 use crate::images::Image;
-use crate::quantize::bar;
-use crate::trained;
+use crate::quantize::logits;
 
 /// Top-1 and per-class figures of `g` on `images` (labels in logit order), run in parallel.
 pub fn evaluate(
@@ -23,26 +20,9 @@ pub fn evaluate(
     classes: &[String],
     title: &str,
 ) -> Result<Evaluation> {
-    let s = Session::new(g)?;
-    let pb = bar(title, images.len());
-    let logits: std::result::Result<Vec<Vec<f32>>, inkling::quant::Error> =
-        trained::in_pool(|| {
-            images
-                .par_iter()
-                .map(|im| {
-                    let y = s.run(vec![im.input.clone()])?;
-                    pb.inc(1);
-                    Ok(match (y[0].as_f32(), y[0].as_i8()) {
-                        (Some(v), _) => v.to_vec(),
-                        (None, Some(v)) => v.iter().map(|&q| f32::from(q)).collect(),
-                        _ => Vec::new(),
-                    })
-                })
-                .collect()
-        })?;
-    pb.finish_and_clear();
+    let all: Vec<&Image> = images.iter().collect();
     let mut eval = Evaluation::new(classes.to_vec());
-    for (im, l) in images.iter().zip(logits?) {
+    for (im, l) in images.iter().zip(logits(g, &all, title)?) {
         eval.add_batch(&l, classes.len(), &[im.label])?;
     }
     Ok(eval)
