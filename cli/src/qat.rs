@@ -23,12 +23,12 @@ use inkling::nn::train::count_correct;
 use inkling::nn::Ctx;
 use inkling::quant::export::{to_tflite, write_file};
 use inkling::quant::graph::Graph;
-use inkling::quant::ptq::{convert, Calibrator, ObserverKind};
+use inkling::quant::ptq::{convert, ObserverKind};
 use inkling::quant::qat::{QatConfig, QatModel};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Result;
-use crate::quantize::{bar, float_graph, top1};
+use crate::quantize::{float_graph, top1};
 use crate::train::progress::EpochBar;
 use crate::train::state::Position;
 use crate::train::{batch_tensors, make_optimizer, preprocess_for};
@@ -338,14 +338,7 @@ pub fn finetune(run: &QatRun) -> Result<Option<(Graph, QatSummary)>> {
     // PTQ first: its min/max ranges start the observers and give the baseline.
     let cal_idx = calibration_indices(&*data.source, &split.train, n_cal, recipe.seed)?;
     let cal = crate::images::load(&data.source, cal_idx, pre)?;
-    let mut calibrator = Calibrator::new(&g, ObserverKind::MinMax)?;
-    let pb = bar("calibrate", cal.len());
-    for im in &cal {
-        calibrator.observe(im.input.clone())?;
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    let ranges = calibrator.ranges();
+    let ranges = crate::quantize::calibrate(&g, &cal, ObserverKind::MinMax)?;
     let ptq = convert(&g, &ranges)?;
 
     let loader = Loader::new(

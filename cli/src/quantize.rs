@@ -8,7 +8,9 @@ use inkling::autograd::Tensor;
 use inkling::data::pipeline::{calibration_indices, DEFAULT_CALIBRATION_SAMPLES};
 use inkling::nn::metrics::arg_max;
 use inkling::quant::export::{to_tflite, write_file, ModelInfo};
-use inkling::quant::graph::Graph;
+use std::collections::HashMap;
+
+use inkling::quant::graph::{Graph, ValueId};
 use inkling::quant::ptq::{convert, layer_errors, Calibrator, LayerError, ObserverKind};
 use inkling::quant::runtime::{Data, Session};
 use inkling::quant::{passes, trace};
@@ -137,6 +139,22 @@ pub fn logits(g: &Graph, images: &[&Image], title: &str) -> Result<Vec<Vec<f32>>
     Ok(out?)
 }
 
+/// Activation ranges of `g` observed by `observer` over the calibration images, with a progress bar.
+pub fn calibrate(
+    g: &Graph,
+    cal: &[Image],
+    observer: ObserverKind,
+) -> Result<HashMap<ValueId, (f32, f32)>> {
+    let mut calibrator = Calibrator::new(g, observer)?;
+    let pb = bar("calibrate", cal.len());
+    for im in cal {
+        calibrator.observe(im.input.clone())?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(calibrator.ranges())
+}
+
 /// Top-1 of a graph over images (labels in logit order), in parallel over images.
 pub fn top1(g: &Graph, images: &[Image], title: &str) -> Result<f64> {
     let all: Vec<&Image> = images.iter().collect();
@@ -246,14 +264,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         val,
         ..
     } = inputs(args, true)?;
-    let mut calibrator = Calibrator::new(&g, observer)?;
-    let pb = bar("calibrate", cal.len());
-    for im in &cal {
-        calibrator.observe(im.input.clone())?;
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    let q = convert(&g, &calibrator.ranges())?;
+    let q = convert(&g, &calibrate(&g, &cal, observer)?)?;
 
     let (float_top1, int8_top1) = if val.is_empty() {
         (None, None)

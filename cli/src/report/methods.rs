@@ -2,14 +2,14 @@
 //! that our runtime runs and that exports to `.tflite`.
 
 use inkling::quant::graph::Graph;
-use inkling::quant::ptq::{convert, layer_errors, Calibrator, ObserverKind};
+use inkling::quant::ptq::{convert, layer_errors, ObserverKind};
 
 use inkling::quant::kmeans::{compressed_bytes, kmeans_share};
 
 use super::finetune;
 use crate::data::Result;
 use crate::qat::{self, QatFlags, QatRun, QatSettings};
-use crate::quantize::bar;
+use crate::quantize::calibrate;
 use crate::quantize::Inputs as Context;
 use crate::quantize_smooth;
 use crate::quantize_wq::{self, WqArgs};
@@ -323,12 +323,5 @@ fn worst_layers(ctx: &Context, q: &Graph) -> Result<Vec<serde_json::Value>> {
 
 /// Calibrates `g` on the context's calibration images and converts it to int8.
 pub fn ptq_int8(g: &Graph, ctx: &Context, observer: ObserverKind) -> Result<Graph> {
-    let mut c = Calibrator::new(g, observer)?;
-    let pb = bar("calibrate", ctx.cal.len());
-    for im in &ctx.cal {
-        c.observe(im.input.clone())?;
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    Ok(convert(g, &c.ranges())?)
+    Ok(convert(g, &calibrate(g, &ctx.cal, observer)?)?)
 }
